@@ -1,0 +1,3 @@
+/** facemap-ts public API: explicit re-exports, one block per stage. */
+export * from './errors';
+export { writeAtomic, writeFileAtomicSync } from './util/fsx';
