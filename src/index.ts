@@ -1,3 +1,4 @@
 /** facemap-ts public API: explicit re-exports, one block per stage. */
 export * from './errors';
 export { writeAtomic, writeFileAtomicSync } from './util/fsx';
+export * from './engine';
