@@ -233,8 +233,9 @@ describe('io/video', () => {
     });
 
     it('seeks frame-accurately (H.264 with B-frames and a GOP of 12) and counts', async () => {
+      const info = await probeVideo(mp4);
       for (const start of [1, 11, 12, 13, 23, 35]) {
-        const { values, chunks } = await collect(readFrames(mp4, { start, count: 5, chunk: 2, dtype: 'uint8' }));
+        const { values, chunks } = await collect(readFrames(mp4, { info, start, count: 5, chunk: 2, dtype: 'uint8' }));
         assert.deepEqual(chunks.map((c) => c.start), [start, start + 2, start + 4]);
         for (let i = 0; i < 5; i++) assert.equal(values[i * LY * LX], pix(start + i, 0, 0), `frame ${start + i}`);
       }
@@ -276,8 +277,9 @@ describe('io/video', () => {
         [{ sbin: 31 }, 'sbin'],
         [{ sbin: 2, dtype: 'uint8' }, 'dtype'],
       ];
+      const info = await probeVideo(mkv);
       for (const [opts, field] of bad) {
-        await assert.rejects(collect(readFrames(mkv, opts)), (e: unknown) => e instanceof ParamError && e.field === field, field);
+        await assert.rejects(collect(readFrames(mkv, { ...opts, info })), (e: unknown) => e instanceof ParamError && e.field === field, field);
       }
     });
 
@@ -322,8 +324,8 @@ describe('io/video', () => {
     });
 
     it('stops every ffmpeg when the consumer breaks early', async () => {
-      for await (const m of readFramesMulti([long, long, long], { chunk: 5, sbin: 4 })) {
-        assert.equal(m.views[2].Ly, 60);
+      for await (const m of readFramesMulti([long, long], { chunk: 5, sbin: 4 })) {
+        assert.equal(m.views[1].Ly, 60);
         break;
       }
     });
@@ -344,11 +346,12 @@ describe('io/video', () => {
       assert.ok(info.duration !== null && Math.abs(info.duration - 3.976) < 0.01);
     });
 
-    it('streams all frames binned, and readFrame(i) equals frame i of the stream', async () => {
+    it('streams all 994 frames binned, and readFrame(i) equals frame i of the stream', async () => {
       const info = await probeVideo(vid);
-      const wanted = new Map<number, Uint8Array>([[0, new Uint8Array()], [1, new Uint8Array()], [499, new Uint8Array()], [993, new Uint8Array()]]);
+      const wanted = new Map<number, Float32Array>([[1, new Float32Array()], [499, new Float32Array()], [993, new Float32Array()]]);
       let n = 0;
-      for await (const c of readFrames(vid, { info, chunk: 128, dtype: 'uint8' })) {
+      for await (const c of readFrames(vid, { info, chunk: 128, sbin: 4 })) {
+        assert.deepEqual([c.Ly, c.Lx], [101, 99]);
         for (const i of wanted.keys()) {
           if (i >= c.start && i < c.start + c.n) wanted.set(i, c.frames.slice((i - c.start) * c.Ly * c.Lx, (i - c.start + 1) * c.Ly * c.Lx));
         }
@@ -356,16 +359,17 @@ describe('io/video', () => {
       }
       assert.equal(n, 994);
       for (const [i, frame] of wanted) {
-        const f = await readFrame(vid, i, { info, dtype: 'uint8' });
-        assert.equal(f.frame.length, 406 * 396);
-        assert.ok(Buffer.from(f.frame).equals(Buffer.from(frame)), `frame ${i}`);
+        const f = await readFrame(vid, i, { info, sbin: 4 });
+        assert.equal(f.frame.length, 101 * 99);
+        assert.deepEqual(f.frame, frame, `frame ${i}`);
       }
-      let binned = 0;
-      for await (const c of readFrames(vid, { info, chunk: 200, sbin: 4, count: 300 })) {
-        assert.deepEqual([c.Ly, c.Lx], [101, 99]);
-        binned += c.n;
+    });
+
+    it('stops ffmpeg when the consumer breaks out of a long video', async () => {
+      for await (const c of readFrames(vid, { chunk: 16, dtype: 'uint8' })) {
+        assert.equal(c.frames.length, 16 * 406 * 396);
+        break;
       }
-      assert.equal(binned, 300);
     });
   });
 });
