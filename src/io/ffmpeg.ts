@@ -77,10 +77,11 @@ function findFfmpeg(envValue: string): FfmpegInfo {
   );
 }
 
+/** `…/ffmpeg-6.exe` -> `…/ffprobe-6.exe`; a binary not named ffmpeg gets `ffprobe` beside it. */
 function siblingProbe(ffmpegPath: string): string {
-  const dir = path.dirname(ffmpegPath);
-  const base = path.basename(ffmpegPath).replace(/ffmpeg/i, 'ffprobe');
-  return path.join(dir, base === path.basename(ffmpegPath) ? 'ffprobe' : base);
+  const base = path.basename(ffmpegPath);
+  const probe = /ffmpeg/i.test(base) ? base.replace(/ffmpeg/i, 'ffprobe') : 'ffprobe';
+  return path.join(path.dirname(ffmpegPath), probe);
 }
 
 function executable(p: string): string | null {

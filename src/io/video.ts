@@ -150,7 +150,7 @@ async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<VideoInfo>
     file,
     nFrames: frames ? Number(frames[1]) : 0,
     nFramesDeclared: null,
-    fps: Number(fpsM[1]) * (fpsM[2] ? 1000 : 1),
+    fps: exactRate(Number(fpsM[1]) * (fpsM[2] ? 1000 : 1)),
     width: Number(size[1]),
     height: Number(size[2]),
     duration: dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : null,
@@ -158,6 +158,15 @@ async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<VideoInfo>
     pixFmt: /^[^,]+, ([a-z0-9_]+)/.exec(desc)?.[1] ?? null,
     prober: 'ffmpeg',
   };
+}
+
+/**
+ * ffmpeg prints rates rounded to 2 decimals: restore NTSC rates (29.97 -> 30000/1001) so that
+ * frame-index seeks (time = index / fps) stay exact over long recordings.
+ */
+function exactRate(printed: number): number {
+  const n = Math.round((printed * 1001) / 1000);
+  return !Number.isInteger(printed) && Math.abs((n * 1000) / 1001 - printed) < 0.006 ? (n * 1000) / 1001 : printed;
 }
 
 function notAVideo(file: string, stderr: string): FormatError {
@@ -244,7 +253,10 @@ interface Plan {
  * seek to half a frame before the frame's timestamp; it decodes from the previous keyframe).
  * Crop runs inside ffmpeg (after conversion to grey, so any pixel offset is exact); binning in JS.
  * Throws ParamError for bad options, FormatError naming the file and the frame reached when the
- * stream ends before `start + count` (truncated or corrupt video) or ffmpeg fails.
+ * stream ends before `start + count` (truncated or corrupt video) or ffmpeg fails. Like every async
+ * generator, it starts (and validates) on the first `next()`; consume it with `for await` (or call
+ * `return()`) so that ffmpeg is stopped: an abandoned, half-read generator leaves ffmpeg blocked.
+ * Seeks by time, so for variable-frame-rate videos `start` is the frame at time start / fps.
  */
 export function readFrames(file: string, opts?: ReadOptions & { dtype?: 'float32' }): AsyncGenerator<FrameChunk<Float32Array>>;
 export function readFrames(file: string, opts: ReadOptions & { dtype: 'uint8' }): AsyncGenerator<FrameChunk<Uint8Array>>;

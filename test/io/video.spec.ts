@@ -283,11 +283,18 @@ describe('io/video', () => {
       }
     });
 
-    it('kills ffmpeg when the consumer breaks early, with memory bounded by the chunk', async () => {
+    it('kills ffmpeg when the consumer breaks early, with memory bounded by the chunk', async function () {
+      if (!fs.existsSync('/proc/self/io')) this.skip(); // watches the child through Linux /proc
       let chunks = 0;
       for await (const c of readFrames(long, { chunk: 10, dtype: 'uint8' })) {
         assert.equal(c.frames.length, 10 * 240 * 320);
-        assert.equal(ffmpegChildren().length, 1, 'ffmpeg still decoding while the consumer holds a chunk');
+        // ffmpeg decodes these 300 frames (23 MB) in about half a second when nothing holds it back;
+        // while the consumer dawdles it must stay blocked on the full pipe, a few chunks ahead at most.
+        await new Promise((r) => setTimeout(r, 800));
+        const pids = ffmpegChildren();
+        assert.equal(pids.length, 1, 'ffmpeg blocked, not finished, while the consumer holds a chunk');
+        const written = Number(/wchar: (\d+)/.exec(fs.readFileSync(`/proc/${pids[0]}/io`, 'utf8'))?.[1]);
+        assert.ok(written < (chunks + 3) * c.frames.length, `ffmpeg wrote ${written} bytes ahead of the consumer`);
         chunks += 1;
         if (chunks === 2) break;
       }
