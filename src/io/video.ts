@@ -89,7 +89,7 @@ export async function probeVideo(file: string, opts: ProbeOptions = {}): Promise
 }
 
 async function countDecodedFrames(file: string, ffmpeg: string): Promise<number> {
-  const r = await runTool(ffmpeg, ['-hide_banner', '-nostdin', '-nostats', '-i', file, '-map', '0:v:0', '-f', 'null', '-']);
+  const r = await runTool(ffmpeg, ['-hide_banner', '-nostdin', '-nostats', '-i', inputArg(file), '-map', '0:v:0', '-f', 'null', '-']);
   if (r.error) throw new EngineError(`could not run ${ffmpeg}: ${r.error.message}`);
   const m = [...r.stderr.matchAll(/frame=\s*(\d+)/g)].pop();
   if (!m || Number(m[1]) === 0) throw new FormatError(file, 'no frame of the video stream decodes');
@@ -101,7 +101,7 @@ async function probeWithFfprobe(file: string, ffprobe: string): Promise<VideoInf
     '-v', 'error', '-select_streams', 'v:0', '-count_packets',
     '-show_entries',
     'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,duration,nb_frames,nb_read_packets,pix_fmt:format=duration',
-    '-of', 'json', file,
+    '-of', 'json', inputArg(file),
   ]);
   if (r.error) throw new EngineError(`could not run ${ffprobe}: ${r.error.message}`);
   if (r.code !== 0) throw notAVideo(file, r.stderr);
@@ -131,7 +131,7 @@ async function probeWithFfprobe(file: string, ffprobe: string): Promise<VideoInf
 
 async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<VideoInfo> {
   const r = await runTool(ffmpeg, [
-    '-hide_banner', '-nostdin', '-nostats', '-i', file, '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-',
+    '-hide_banner', '-nostdin', '-nostats', '-i', inputArg(file), '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-',
   ]);
   if (r.error) throw new EngineError(`could not run ${ffmpeg}: ${r.error.message}`);
   const inputPart = r.stderr.split(/\nOutput #0|\nStream mapping:/)[0];
@@ -169,8 +169,13 @@ function exactRate(printed: number): number {
   return !Number.isInteger(printed) && Math.abs((n * 1000) / 1001 - printed) < 0.006 ? (n * 1000) / 1001 : printed;
 }
 
+/** A path as ffmpeg's input argument: `a:b.mp4` would otherwise be read as protocol `a`. */
+function inputArg(file: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]+:/.test(file) ? `file:${file}` : file;
+}
+
 function notAVideo(file: string, stderr: string): FormatError {
-  const last = stderr.trim().split('\n').pop()?.replace(file, '').replace(/^[:\s]+/, '') ?? '';
+  const last = stderr.trim().split('\n').pop()?.replace(inputArg(file), '').replace(/^[:\s]+/, '') ?? '';
   return new FormatError(file, `not a readable video (ffmpeg: ${last || 'no message'})`);
 }
 
@@ -313,7 +318,7 @@ async function* streamFrames(
   if (Ly !== info.height || Lx !== info.width) filters.push(`crop=${Lx}:${Ly}:${p.crop.x0}:${p.crop.y0}`);
   const seek = p.start > 0 ? ['-ss', ((p.start - 0.5) / info.fps).toFixed(6)] : [];
   const args = [
-    '-hide_banner', '-nostdin', '-v', 'error', ...seek, '-i', file,
+    '-hide_banner', '-nostdin', '-v', 'error', ...seek, '-i', inputArg(file),
     '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filters.join(','), '-vsync', 'passthrough',
     '-frames:v', String(p.count), '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1',
   ];
@@ -361,7 +366,7 @@ async function* streamFrames(
 
 function toChunk(raw: Uint8Array, n: number, Ly: number, Lx: number, p: Plan, start: number): FrameChunk<Float32Array | Uint8Array> {
   if (p.dtype === 'uint8') return { frames: raw, n, start, Ly, Lx };
-  if (p.sbin === 1) return { frames: Float32Array.from(raw), n, start, Ly, Lx };
+  if (p.sbin === 1) return { frames: new Float32Array(raw), n, start, Ly, Lx };
   const b = binFrames(raw, n, Ly, Lx, p.sbin);
   return { frames: b.frames, n, start, Ly: b.Ly, Lx: b.Lx };
 }
@@ -433,6 +438,7 @@ export interface MultiFrameChunk<T extends Float32Array | Uint8Array = Float32Ar
  */
 export function readFramesMulti(files: readonly string[], opts?: MultiReadOptions & { dtype?: 'float32' }): AsyncGenerator<MultiFrameChunk<Float32Array>>;
 export function readFramesMulti(files: readonly string[], opts: MultiReadOptions & { dtype: 'uint8' }): AsyncGenerator<MultiFrameChunk<Uint8Array>>;
+export function readFramesMulti(files: readonly string[], opts?: MultiReadOptions): AsyncGenerator<MultiFrameChunk<Float32Array | Uint8Array>>;
 export async function* readFramesMulti(
   files: readonly string[],
   opts: MultiReadOptions = {},
@@ -489,6 +495,7 @@ export interface Frame<T extends Float32Array | Uint8Array = Float32Array> {
  */
 export function readFrame(file: string, index: number, opts?: ReadFrameOptions & { dtype?: 'float32' }): Promise<Frame<Float32Array>>;
 export function readFrame(file: string, index: number, opts: ReadFrameOptions & { dtype: 'uint8' }): Promise<Frame<Uint8Array>>;
+export function readFrame(file: string, index: number, opts?: ReadFrameOptions): Promise<Frame<Float32Array | Uint8Array>>;
 export async function readFrame(file: string, index: number, opts: ReadFrameOptions = {}): Promise<Frame<Float32Array | Uint8Array>> {
   for await (const c of readFrames(file, { ...opts, start: index, count: 1, chunk: 1 })) {
     return { frame: c.frames, index, Ly: c.Ly, Lx: c.Lx };

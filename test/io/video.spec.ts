@@ -139,6 +139,20 @@ describe('io/video', () => {
       }
     });
 
+    it('reads a file whose name looks like an ffmpeg protocol (a colon in it)', async () => {
+      const odd = path.join(dir, 'cam:1.mkv');
+      fs.copyFileSync(mkv, odd);
+      const cwd = process.cwd();
+      process.chdir(dir); // "cam:1.mkv" as a bare relative name is what ffmpeg mistakes for a protocol
+      try {
+        assert.equal((await probeVideo('cam:1.mkv')).nFrames, N);
+        assert.equal((await probeVideo('cam:1.mkv', { prober: 'ffmpeg' })).nFrames, N);
+        assert.equal((await readFrame('cam:1.mkv', 3)).frame[0], pix(3, 0, 0));
+      } finally {
+        process.chdir(cwd);
+      }
+    });
+
     it('throws FormatError naming the file for a missing, empty or non-video file', async () => {
       const missing = path.join(dir, 'missing.mp4');
       const empty = path.join(dir, 'empty.mp4');
