@@ -46,8 +46,9 @@ export interface VideoInfo {
 /** Options of {@link probeVideo}. */
 export interface ProbeOptions {
   /**
-   * When the container declares more frames than can be read (a recording cut short), return the
-   * count of frames that decode (one extra decoding pass) instead of throwing FormatError.
+   * When the file should hold more frames than can be read (a recording cut short, or damaged:
+   * judged by the container's declared frame count, else by the video's duration x fps), return
+   * the count of frames that decode (one extra decoding pass) instead of throwing FormatError.
    * Default false.
    */
   readonly allowTruncated?: boolean;
@@ -69,23 +70,46 @@ export async function probeVideo(file: string, opts: ProbeOptions = {}): Promise
   if (which === 'ffprobe' && !tools.ffprobe) {
     throw new EngineError(`prober = "ffprobe" was asked for, but no ffprobe sits beside ${tools.ffmpeg}`);
   }
-  const info =
+  const { info, videoDuration } =
     which !== 'ffmpeg' && tools.ffprobe
       ? await probeWithFfprobe(file, tools.ffprobe)
       : await probeWithFfmpeg(file, tools.ffmpeg);
   if (info.nFrames === 0) throw new FormatError(file, `the ${info.codec} video stream holds no readable frames`);
-  if (info.nFramesDeclared !== null && info.nFrames < info.nFramesDeclared) {
-    if (!opts.allowTruncated) {
-      throw new FormatError(
-        file,
-        `truncated or corrupt: the container declares ${info.nFramesDeclared} frames but reading stopped at ` +
-          `frame ${info.nFrames} (pass allowTruncated: true to read the frames that decode)`,
-      );
-    }
-    // The last packets of a cut file are often partial and do not decode: count decoded frames.
-    return { ...info, nFrames: await countDecodedFrames(file, tools.ffmpeg) };
+  const short = shortfall(info, videoDuration);
+  if (short === null) return info;
+  if (!opts.allowTruncated) {
+    throw new FormatError(
+      file,
+      `truncated or corrupt: ${short} but reading stopped at frame ${info.nFrames} ` +
+        '(pass allowTruncated: true to read the frames that decode)',
+    );
   }
-  return info;
+  // The last packets of a cut file are often partial and do not decode: count decoded frames.
+  return { ...info, nFrames: await countDecodedFrames(file, tools.ffmpeg) };
+}
+
+/**
+ * Why the file should hold more frames than were read, or null when it holds all it should.
+ * Containers that declare no frame count (Matroska, AVI) are judged by the video's duration, with
+ * a tolerance of 2 frames or 10 ms (ffmpeg prints durations to the centisecond); this also flags
+ * variable-frame-rate videos, whose frames cannot be indexed by time anyway.
+ */
+function shortfall(info: VideoInfo, videoDuration: number | null): string | null {
+  if (info.nFramesDeclared !== null) {
+    return info.nFrames < info.nFramesDeclared ? `the container declares ${info.nFramesDeclared} frames` : null;
+  }
+  if (videoDuration === null) return null;
+  const expected = Math.round(videoDuration * info.fps);
+  const tolerance = Math.max(2, Math.ceil(0.01 * info.fps));
+  return info.nFrames < expected - tolerance
+    ? `the video lasts ${videoDuration} s at ${+info.fps.toFixed(3)} fps (about ${expected} frames)`
+    : null;
+}
+
+/** A probe's findings, and the duration of the video stream itself (null when not known). */
+interface Probed {
+  info: VideoInfo;
+  videoDuration: number | null;
 }
 
 async function countDecodedFrames(file: string, ffmpeg: string): Promise<number> {
@@ -96,11 +120,11 @@ async function countDecodedFrames(file: string, ffmpeg: string): Promise<number>
   return Number(m[1]);
 }
 
-async function probeWithFfprobe(file: string, ffprobe: string): Promise<VideoInfo> {
+async function probeWithFfprobe(file: string, ffprobe: string): Promise<Probed> {
   const r = await runTool(ffprobe, [
     '-v', 'error', '-select_streams', 'v:0', '-count_packets',
     '-show_entries',
-    'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,duration,nb_frames,nb_read_packets,pix_fmt:format=duration',
+    'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,duration,nb_frames,nb_read_packets,pix_fmt:format=duration,nb_streams',
     '-of', 'json', inputArg(file),
   ]);
   if (r.error) throw new EngineError(`could not run ${ffprobe}: ${r.error.message}`);
@@ -115,21 +139,23 @@ async function probeWithFfprobe(file: string, ffprobe: string): Promise<VideoInf
   if (!s) throw new FormatError(file, 'no video stream (expected a video file)');
   const fps = rate(s.r_frame_rate) ?? rate(s.avg_frame_rate);
   if (fps === null) throw new FormatError(file, 'the video stream has no frame rate');
-  return {
+  const containerDuration = num(parsed.format?.duration);
+  const info: VideoInfo = {
     file,
     nFrames: int(s.nb_read_packets) ?? 0,
     nFramesDeclared: int(s.nb_frames),
     fps,
     width: int(s.width) ?? 0,
     height: int(s.height) ?? 0,
-    duration: num(s.duration) ?? num(parsed.format?.duration),
+    duration: num(s.duration) ?? containerDuration,
     codec: String(s.codec_name ?? 'unknown'),
     pixFmt: typeof s.pix_fmt === 'string' ? s.pix_fmt : null,
     prober: 'ffprobe',
   };
+  return { info, videoDuration: num(s.duration) ?? (int(parsed.format?.nb_streams) === 1 ? containerDuration : null) };
 }
 
-async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<VideoInfo> {
+async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<Probed> {
   const r = await runTool(ffmpeg, [
     '-hide_banner', '-nostdin', '-nostats', '-i', inputArg(file), '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-',
   ]);
@@ -146,18 +172,22 @@ async function probeWithFfmpeg(file: string, ffmpeg: string): Promise<VideoInfo>
   const dur = /Duration: (\d+):(\d+):([\d.]+)/.exec(inputPart);
   const frames = [...r.stderr.matchAll(/frame=\s*(\d+)/g)].pop();
   if (!size || !fpsM) throw new FormatError(file, `could not read size and frame rate from ffmpeg's report: ${desc}`);
-  return {
+  const duration = dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : null;
+  const info: VideoInfo = {
     file,
     nFrames: frames ? Number(frames[1]) : 0,
     nFramesDeclared: null,
     fps: exactRate(Number(fpsM[1]) * (fpsM[2] ? 1000 : 1)),
     width: Number(size[1]),
     height: Number(size[2]),
-    duration: dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : null,
+    duration,
     codec: /^(\w+)/.exec(desc)?.[1] ?? 'unknown',
     pixFmt: /^[^,]+, ([a-z0-9_]+)/.exec(desc)?.[1] ?? null,
     prober: 'ffmpeg',
   };
+  // ffmpeg prints only the container's duration: it is the video's when the file holds one stream.
+  const nStreams = (inputPart.match(/\n\s*Stream #0:/g) ?? []).length;
+  return { info, videoDuration: nStreams === 1 ? duration : null };
 }
 
 /**

@@ -153,6 +153,23 @@ describe('io/video', () => {
       }
     });
 
+    it('detects packets lost to damage in a Matroska file (no declared count) from its duration', async () => {
+      const bad = path.join(dir, 'damaged.mkv');
+      const bytes = Buffer.from(fs.readFileSync(long));
+      bytes.fill(0, bytes.length >> 1, (bytes.length >> 1) + 20000);
+      fs.writeFileSync(bad, bytes);
+      for (const prober of ['auto', 'ffmpeg'] as const) {
+        await assert.rejects(
+          probeVideo(bad, { prober }),
+          (e: unknown) => e instanceof FormatError && e.file === bad && /lasts 10 s at 30 fps \(about 300 frames\) but reading stopped at frame 29\d/.test(e.message),
+          prober,
+        );
+      }
+      const info = await probeVideo(bad, { allowTruncated: true });
+      assert.ok(info.nFrames >= 290 && info.nFrames < 300, String(info.nFrames));
+      assert.equal((await probeVideo(long)).nFrames, 300);
+    });
+
     it('throws FormatError naming the file for a missing, empty or non-video file', async () => {
       const missing = path.join(dir, 'missing.mp4');
       const empty = path.join(dir, 'empty.mp4');
@@ -175,14 +192,19 @@ describe('io/video', () => {
       }
     });
 
-    it('detects a truncated mp4 and names the frame reached; allowTruncated reads what is there', async function () {
-      if (!locateFfmpeg().ffprobe) this.skip(); // the declared count comes from ffprobe
+    it('detects a truncated mp4 and names the frame reached; allowTruncated reads what is there', async () => {
       const cut = path.join(dir, 'cut.mp4');
       const bytes = fs.readFileSync(mp4);
       fs.writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+      if (locateFfmpeg().ffprobe) {
+        await assert.rejects(
+          probeVideo(cut),
+          (e: unknown) => e instanceof FormatError && e.file === cut && /truncated.*declares 40 frames.*stopped at frame \d+/.test(e.message),
+        );
+      }
       await assert.rejects(
-        probeVideo(cut),
-        (e: unknown) => e instanceof FormatError && e.file === cut && /truncated.*declares 40 frames.*stopped at frame \d+/.test(e.message),
+        probeVideo(cut, { prober: 'ffmpeg' }),
+        (e: unknown) => e instanceof FormatError && /truncated.*lasts 1.33 s at 30 fps \(about 40 frames\).*stopped at frame \d+/.test(e.message),
       );
       await assert.rejects(collect(readFrames(cut)), (e: unknown) => e instanceof FormatError && /truncated/.test(e.message));
       const info = await probeVideo(cut, { allowTruncated: true });
