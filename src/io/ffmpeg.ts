@@ -171,3 +171,14 @@ export async function runTool(
   const r = await p.closed;
   return { code: r.code, stdout: out, stderr: p.stderr(), error: r.error };
 }
+
+/**
+ * Output option that passes frames through one for one (no duplication or dropping to reach a
+ * constant rate): `-fps_mode` from ffmpeg 5.1, where `-vsync` became deprecated; `-vsync` before
+ * and for builds whose version is not a release number.
+ */
+export function passthroughArgs(info: FfmpegInfo): string[] {
+  const m = /^(\d+)\.(\d+)/.exec(info.version);
+  const modern = m !== null && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 1));
+  return modern ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough'];
+}

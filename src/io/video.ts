@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { EngineError, FormatError, ParamError } from '../errors';
 import { assertReadableFile } from '../util/fsx';
-import { locateFfmpeg, runTool, spawnTool } from './ffmpeg';
+import { locateFfmpeg, passthroughArgs, runTool, spawnTool } from './ffmpeg';
 
 export { locateFfmpeg } from './ffmpeg';
 export type { FfmpegInfo } from './ffmpeg';
@@ -340,7 +340,8 @@ async function* streamFrames(
   info: VideoInfo,
   p: Plan,
 ): AsyncGenerator<FrameChunk<Float32Array | Uint8Array>> {
-  const { ffmpeg } = locateFfmpeg();
+  const tools = locateFfmpeg();
+  const { ffmpeg } = tools;
   const Ly = p.crop.y1 - p.crop.y0;
   const Lx = p.crop.x1 - p.crop.x0;
   const frameBytes = Ly * Lx;
@@ -349,7 +350,7 @@ async function* streamFrames(
   const seek = p.start > 0 ? ['-ss', ((p.start - 0.5) / info.fps).toFixed(6)] : [];
   const args = [
     '-hide_banner', '-nostdin', '-v', 'error', ...seek, '-i', inputArg(file),
-    '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filters.join(','), '-vsync', 'passthrough',
+    '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filters.join(','), ...passthroughArgs(tools),
     '-frames:v', String(p.count), '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1',
   ];
   const proc = spawnTool(ffmpeg, args);
