@@ -371,7 +371,9 @@ async function* streamFrames(
           const chunk = toChunk(buf, n, Ly, Lx, p, p.start + done);
           done += n;
           filled = 0;
-          if (done < p.count) buf = new Uint8Array(Math.min(p.chunk, p.count - done) * frameBytes);
+          const nextLength = Math.min(p.chunk, p.count - done) * frameBytes;
+          // uint8 chunks hand `buf` itself to the consumer; float32 chunks copied it, so reuse it.
+          if (done < p.count && (p.dtype === 'uint8' || nextLength !== buf.length)) buf = new Uint8Array(nextLength);
           yield chunk;
         }
       }
