@@ -54,7 +54,8 @@ let loadError: string | null = null;
 function load(): Loaded | null {
   if (loaded || loadError) return loaded;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // Required lazily: where the native library cannot load, importing this module must still
+    // work so that linalg can fall back to JS.
     const ort = require('onnxruntime-node') as typeof OrtModule;
     const binDir = path.join(
       path.dirname(require.resolve('onnxruntime-node/package.json')),
@@ -66,7 +67,6 @@ function load(): Loaded | null {
     let binding: Loaded['binding'] = null;
     let bindingError: string | null = null;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const b = require('onnxruntime-node/dist/binding') as typeof BindingModule;
       b.initOrt();
       binding = b.binding;
