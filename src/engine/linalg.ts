@@ -248,10 +248,70 @@ function fromCol64(A: ColMatrix64, cols = A.cols): Matrix {
   return { data: out, rows: m, cols };
 }
 
-function orthonormalize(Y: Matrix, rng: Rng): Matrix {
+function orthonormalizeDense(Y: Matrix, rng: Rng): Matrix {
   const q = toCol64(Y);
   qrInPlace(q, rng);
   return fromCol64(q);
+}
+
+/** Columns c0..c1-1 of A (rows x (c1 - c0)). */
+function columns(A: Matrix, c0: number, c1: number): Matrix {
+  const w = c1 - c0;
+  const out = new Float32Array(A.rows * w);
+  for (let i = 0; i < A.rows; i++) out.set(A.data.subarray(i * A.cols + c0, i * A.cols + c1), i * w);
+  return { data: out, rows: A.rows, cols: w };
+}
+
+/** P - Q (Q^T P), the two products on the matmul engine. */
+function projectOut(Q: Matrix, P: Matrix, engine: MatmulEngine): Matrix {
+  const QQtP = matmul(Q, matmul(Q, P, { transposeA: true, engine }), { engine });
+  const out = new Float32Array(P.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = P.data[i] - QQtP.data[i];
+  return { data: out, rows: P.rows, cols: P.cols };
+}
+
+export interface OrthonormalizeOptions {
+  /** Seed for the random columns that replace numerically dependent ones (default 0). */
+  seed?: number;
+  /** Columns per panel of the blocked algorithm (default 32). */
+  panel?: number;
+  /** Below this many rows (default 2048) the whole matrix goes through float64 Gram-Schmidt. */
+  blockedMinRows?: number;
+  engine?: MatmulEngine;
+}
+
+/**
+ * Orthonormal basis Q (rows x cols, rows >= cols) of the columns of Y (rows x cols), as the Q of
+ * a thin QR; numerically dependent columns are replaced by random directions, so Q always has
+ * orthonormal columns. Tall matrices use BCGS2 (Barlow & Smoktunowicz 2013): each panel of
+ * columns is projected off the previous panels with two matmuls (ORT), orthonormalised by
+ * float64 Gram-Schmidt, and the pair repeated once, which moves most of the O(rows · cols²) work
+ * from JS loops to the matmul engine. Orthogonality: ~1e-7 (float32) on the blocked path.
+ */
+export function orthonormalizeColumns(Y: Matrix, opts: OrthonormalizeOptions = {}): Matrix {
+  checkMatrix('Y', Y);
+  if (Y.rows < Y.cols) throw new ShapeError(`orthonormalizeColumns: Y is ${Y.rows} x ${Y.cols}, expected rows >= cols`);
+  const panel = opts.panel ?? 32;
+  if (!Number.isInteger(panel) || panel < 1) throw new ParamError('panel', panel, 'an integer >= 1');
+  return orthonormalize(Y, new Rng(opts.seed ?? 0), opts.engine ?? 'auto', panel, opts.blockedMinRows ?? 2048);
+}
+
+function orthonormalize(Y: Matrix, rng: Rng, engine: MatmulEngine, panel = 32, blockedMinRows = 2048): Matrix {
+  const l = Y.cols;
+  if (Y.rows < blockedMinRows || l <= panel) return orthonormalizeDense(Y, rng);
+  const Q = new Float32Array(Y.rows * l);
+  let done: Matrix | null = null;
+  for (let c0 = 0; c0 < l; c0 += panel) {
+    const c1 = Math.min(l, c0 + panel);
+    let P = columns(Y, c0, c1);
+    for (let pass = 0; pass < 2; pass++) {
+      if (done) P = projectOut(done, P, engine);
+      P = orthonormalizeDense(P, rng);
+    }
+    for (let i = 0; i < Y.rows; i++) Q.set(P.data.subarray(i * P.cols, (i + 1) * P.cols), i * l + c0);
+    done = c1 < l ? columns({ data: Q, rows: Y.rows, cols: l }, 0, c1) : null;
+  }
+  return { data: Q, rows: Y.rows, cols: l };
 }
 
 /**
@@ -270,10 +330,10 @@ function* randomizedSvdSteps(
   const { l, powerIters, seed, engine } = validateSvdArgs(rows, cols, k, o);
   const rng = new Rng(seed);
   const omega = matrix(cols, l, rng.fillNormal(new Float32Array(cols * l)));
-  let Q = orthonormalize(checkProduct('apply', yield { kind: 'A', X: omega }, rows, l), rng);
+  let Q = orthonormalize(checkProduct('apply', yield { kind: 'A', X: omega }, rows, l), rng, engine);
   for (let it = 0; it < powerIters; it++) {
-    const Z = orthonormalize(checkProduct('applyT', yield { kind: 'AT', X: Q }, cols, l), rng);
-    Q = orthonormalize(checkProduct('apply', yield { kind: 'A', X: Z }, rows, l), rng);
+    const Z = orthonormalize(checkProduct('applyT', yield { kind: 'AT', X: Q }, cols, l), rng, engine);
+    Q = orthonormalize(checkProduct('apply', yield { kind: 'A', X: Z }, rows, l), rng, engine);
   }
   const Bt = toCol64(checkProduct('applyT', yield { kind: 'AT', X: Q }, cols, l));
   const R = qrInPlace(Bt, rng);

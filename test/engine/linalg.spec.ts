@@ -17,6 +17,7 @@ import {
   matrix,
   measureMatmulGflops,
   NotPositiveDefiniteError,
+  orthonormalizeColumns,
   randomizedSvd,
   randomizedSvdOperator,
   randomizedSvdOperatorSync,
@@ -214,6 +215,35 @@ describe('engine/linalg: randomized SVD', () => {
     assert.deepEqual([...z.S], [0, 0, 0]);
     assertOrthonormalColumns(z.U, 1e-5);
     assertOrthonormalColumns(z.V, 1e-5);
+  });
+
+  it('blocked orthonormalisation (BCGS2): orthonormal Q spanning Y, dependent columns replaced', () => {
+    const r = new Rng(12);
+    const Y = randn(r, 600, 100);
+    for (let i = 0; i < 600; i++) {
+      Y.data[i * 100 + 50] = Y.data[i * 100 + 3];
+      Y.data[i * 100 + 70] = 0;
+    }
+    const Q = orthonormalizeColumns(Y, { panel: 16, blockedMinRows: 0 });
+    assertOrthonormalColumns(Q, 1e-5);
+    const res = matmul(Q, matmul(Q, Y, { transposeA: true }));
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < res.data.length; i++) {
+      num += (res.data[i] - Y.data[i]) ** 2;
+      den += Y.data[i] ** 2;
+    }
+    assert.ok(Math.sqrt(num / den) < 1e-5, `||Y - Q Q^T Y|| / ||Y|| = ${Math.sqrt(num / den)}`);
+    assert.throws(() => orthonormalizeColumns(matrix(3, 4)), ShapeError);
+  });
+
+  it('tall input takes the blocked path and still recovers singular values to 1e-4', () => {
+    const r = new Rng(13);
+    const s = Array.from({ length: 40 }, (_, i) => 40 - i);
+    const T = compose(orthonormal(r, 2500, 40), s, orthonormal(r, 150, 40));
+    const { U, S } = randomizedSvd(T, 30, { seed: 1 });
+    for (let j = 0; j < 30; j++) assert.ok(Math.abs(S[j] - s[j]) / s[j] < 1e-4, `S[${j}] = ${S[j]}`);
+    assertOrthonormalColumns(U, 1e-5);
   });
 
   it('operator version (async and sync) equals the in-memory version', async () => {
