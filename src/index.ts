@@ -2,3 +2,5 @@
 export * from './errors';
 export { writeAtomic, writeFileAtomicSync } from './util/fsx';
 export * from './engine';
+export * from './io';
+export { Rng } from './util/random';

@@ -20,3 +20,18 @@ export type {
   H5Reader,
   H5Writer,
 } from './hdf5';
+export { binFrames, probeVideo, readFrame, readFrames, readFramesMulti } from './video';
+export type {
+  Crop,
+  Frame,
+  FrameChunk,
+  FrameDType,
+  MultiFrameChunk,
+  MultiReadOptions,
+  ProbeOptions,
+  ReadFrameOptions,
+  ReadOptions,
+  VideoInfo,
+} from './video';
+export { locateFfmpeg } from './video';
+export type { FfmpegInfo } from './ffmpeg';
