@@ -1,5 +1,7 @@
 /** Matmul throughput of each engine, shared by the engine benchmark. */
 import * as tf from '@tensorflow/tfjs';
+import { measureMatmulGflops } from '../src/engine/linalg';
+import { ortAvailable } from '../src/engine/onnx';
 
 type Log = (msg: string) => void;
 
@@ -33,6 +35,19 @@ export async function tfjsMatmulGflops(backend: string, m: number, k: number, n:
 /** GFLOP/s per engine and size, keyed `<engine>@<m>x<k>x<n>`. */
 export async function engineMatmulBench(log: Log): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
+  const native: ['onnx' | 'js', number, number, number][] = [
+    ['onnx', 2048, 2048, 2048],
+    ['onnx', 50000, 2000, 150],
+    ['js', 512, 512, 512],
+  ];
+  for (const [engine, m, k, n] of native) {
+    if (engine === 'onnx' && !ortAvailable()) {
+      log('ONNX Runtime is not available: skipping its matmul');
+      continue;
+    }
+    log(`matmul ${m}x${k}x${n} on ${engine === 'onnx' ? 'onnxruntime' : 'plain JS'}`);
+    out[`${engine === 'onnx' ? 'onnxruntime' : 'js'}@${m}x${k}x${n}`] = +measureMatmulGflops(engine, m, k, n).toFixed(2);
+  }
   const cases: [string, number, number, number][] = [
     ['wasm', 1024, 1024, 1024],
     ['cpu', 512, 512, 512],
