@@ -9,8 +9,9 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend';
+import { measureMatmulGflops } from '../src/engine/linalg';
 import { installWasmGradientKernels, uninstallWasmGradientKernels } from '../src/engine/gradient-kernels';
-import { engineMatmulBench } from './matmul';
+import { matmulSpeeds } from '../src/engine/speed';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BATCH = Number(process.env.BENCH_CONV_BATCH ?? 2);
@@ -75,7 +76,12 @@ function convTimes(reps: number): ConvTimes {
 async function main(): Promise<void> {
   const info = await initBackend();
   log(`active backend: ${info.choice}`);
-  const matmul = await engineMatmulBench(log);
+  const speeds = await matmulSpeeds({ size: 'full', log });
+  const matmul = Object.fromEntries(speeds.map((s) => [`${s.engine}@${s.m}x${s.k}x${s.n}`, s.gflops]));
+  if (speeds.some((s) => s.engine === 'onnxruntime')) {
+    log('matmul 50000x2000x150 on onnxruntime (the neural-PCA shape)');
+    matmul['onnxruntime@50000x2000x150'] = +measureMatmulGflops('onnx', 50000, 2000, 150).toFixed(2);
+  }
 
   const flopsForward = 2 * BATCH * 256 * 256 * 32 * 32 * 9;
   const conv: Record<string, ConvTimes> = {};

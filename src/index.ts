@@ -4,3 +4,4 @@ export { writeAtomic, writeFileAtomicSync } from './util/fsx';
 export * from './engine';
 export * from './io';
 export { Rng } from './util/random';
+export * from './plot';

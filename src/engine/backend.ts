@@ -70,17 +70,20 @@ async function works(): Promise<boolean> {
   return v === 3;
 }
 
-/** Tries one candidate; resolves to null on success or to the reason it cannot be used. */
-async function tryBackend(choice: BackendChoice): Promise<string | null> {
+/**
+ * Tries one candidate and makes it the active tfjs backend; resolves to null on success or to the
+ * reason it cannot be used. `specifier` is the module to load (default: the candidate's package).
+ */
+export async function probeBackend(choice: BackendChoice, specifier: string = PACKAGES[choice]): Promise<string | null> {
   let name: string;
   if (choice === 'node-gpu' || choice === 'node') {
     try {
-      require(PACKAGES[choice]);
+      require(specifier);
     } catch (err) {
-      return `${PACKAGES[choice]} is not installed or failed to load (${firstLine(err)})`;
+      return `${specifier} is not installed or failed to load (${firstLine(err)})`;
     }
     name = 'tensorflow';
-    if (!tf.findBackendFactory(name)) return `${PACKAGES[choice]} loaded but registered no 'tensorflow' backend`;
+    if (!tf.findBackendFactory(name)) return `${specifier} loaded but registered no 'tensorflow' backend (not a real tfjs-node)`;
   } else if (choice === 'wasm') {
     try {
       require(PACKAGES.wasm);
@@ -125,7 +128,7 @@ export async function initBackend(options: { backend?: BackendChoice | string } 
   const candidates = forced ? [forced] : BACKEND_ORDER;
   const skipped: BackendInfo['skipped'] = [];
   for (const choice of candidates) {
-    const reason = await tryBackend(choice);
+    const reason = await probeBackend(choice);
     if (reason) {
       skipped.push({ choice, reason });
       continue;

@@ -404,22 +404,22 @@ export function uninstallWasmGradientKernels(): void {
   installed = false;
 }
 
-let cpuFixed = false;
-
 /**
  * Replaces the cpu backend's ResizeNearestNeighborGrad, which is wrong for batches of more than one
  * image, so that training on the cpu fallback is correct and the cpu backend can serve as the
- * parity reference for the wasm kernels. Idempotent.
+ * parity reference for the wasm kernels. Idempotent, and checks the registry itself rather than a
+ * flag: loading another copy of tfjs (danfojs-node brings one) re-registers the stock kernels, and
+ * calling this again puts the fix back.
  */
 export function installCpuGradientFixes(): string[] {
-  if (!cpuFixed) {
-    if (tf.getKernel('ResizeNearestNeighborGrad', 'cpu')) tf.unregisterKernel('ResizeNearestNeighborGrad', 'cpu');
+  const current = tf.getKernel('ResizeNearestNeighborGrad', 'cpu');
+  if (current?.kernelFunc !== resizeNearestNeighborGradCpu) {
+    if (current) tf.unregisterKernel('ResizeNearestNeighborGrad', 'cpu');
     tf.registerKernel({
       kernelName: 'ResizeNearestNeighborGrad',
       backendName: 'cpu',
       kernelFunc: resizeNearestNeighborGradCpu as tf.KernelFunc,
     });
-    cpuFixed = true;
   }
   return ['ResizeNearestNeighborGrad'];
 }

@@ -5,6 +5,7 @@ export {
   describeBackend,
   initBackend,
   parseBackendChoice,
+  probeBackend,
   type BackendChoice,
   type BackendInfo,
 } from './backend';
@@ -55,3 +56,4 @@ export {
   type Results,
 } from './onnx';
 export { buildModel, matmulModel, node as onnxNode, valueInfo } from './onnx-build';
+export { matmulSpeeds, tfjsMatmulGflops, type MatmulSpeed } from './speed';
