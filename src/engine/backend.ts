@@ -125,6 +125,7 @@ export async function initBackend(options: { backend?: BackendChoice | string } 
       : undefined;
   if (active && (!forced || forced === active.choice)) return active;
 
+  quietCpuBackend();
   const candidates = forced ? [forced] : BACKEND_ORDER;
   const skipped: BackendInfo['skipped'] = [];
   for (const choice of candidates) {
@@ -158,6 +159,15 @@ export async function initBackend(options: { backend?: BackendChoice | string } 
   throw new EngineError(
     forced ? `backend '${forced}' (from ${forcedBy}) is not available here: ${why}` : `no tfjs backend could start: ${why}`,
   );
+}
+
+/**
+ * tfjs's cpu backend prints a banner suggesting tfjs-node on its first use in Node; we choose the
+ * backend ourselves and report it, so the banner only confuses.
+ */
+function quietCpuBackend(): void {
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu) cpu.firstUse = false;
 }
 
 /** The backend chosen by {@link initBackend}, or undefined before it ran. */
