@@ -13,7 +13,7 @@
  *   internal  h_i[t]   = (u_i . Z[t]) standardized over all t; Z = nInternal OU processes at the
  *                        neural times, unrelated to behaviour
  *   residual  r_i[t]   = sqrt(q) h_i[t] + sqrt(1 - q) e_i[t],  e_i white N(0, 1) private noise,
- *                        q = internalFraction
+ *                        (ziggurat variates from the neuron's own Rng stream), q = internalFraction
  *   activity  x_i[t]   = scale_i * (softplus(gain * b_i[t] + offset_i) + alpha_i * r_i[t])
  *   behaviour beh_i[t] = scale_i * softplus(gain * b_i[t] + offset_i)   (the "true behaviour signal")
  *
@@ -512,8 +512,94 @@ function prepare(latents: BehaviorLatents, config: Partial<NeuralConfig> | Neura
   };
 }
 
+const SOFTPLUS_LIM = 20;
+const SOFTPLUS_STEP = 1 / 256;
+const SOFTPLUS_TABLE = Float64Array.from({ length: 2 * SOFTPLUS_LIM / SOFTPLUS_STEP + 2 }, (_, k) => Math.log1p(Math.exp(k * SOFTPLUS_STEP - SOFTPLUS_LIM)));
+
+/**
+ * log(1 + e^z) by linear interpolation in a table on [-20, 20] (step 1/256; absolute error
+ * < 5e-7, below float32 resolution of the activity), exact outside it. ~10x faster than
+ * Math.log1p(Math.exp(z)), which dominated the paper-scale run.
+ */
 function softplus(z: number): number {
-  return z > 30 ? z : z < -30 ? Math.exp(z) : Math.log1p(Math.exp(z));
+  if (z >= SOFTPLUS_LIM) return z + Math.exp(-z);
+  if (z <= -SOFTPLUS_LIM) return Math.exp(z);
+  const u = (z + SOFTPLUS_LIM) / SOFTPLUS_STEP;
+  const k = Math.floor(u);
+  const f = u - k;
+  return SOFTPLUS_TABLE[k] + f * (SOFTPLUS_TABLE[k + 1] - SOFTPLUS_TABLE[k]);
+}
+
+/** Ziggurat tables (Marsaglia & Tsang 2000, 128 layers) for {@link fillNormalZiggurat}. */
+const ZIG_R = 3.442619855899;
+const ZIG = (() => {
+  const kn = new Float64Array(128);
+  const wn = new Float64Array(128);
+  const fn = new Float64Array(128);
+  const m1 = 2147483648;
+  const vn = 9.91256303526217e-3;
+  let dn = ZIG_R;
+  let tn = dn;
+  const q = vn / Math.exp(-0.5 * dn * dn);
+  kn[0] = (dn / q) * m1;
+  kn[1] = 0;
+  wn[0] = q / m1;
+  wn[127] = dn / m1;
+  fn[0] = 1;
+  fn[127] = Math.exp(-0.5 * dn * dn);
+  for (let i = 126; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(vn / dn + Math.exp(-0.5 * dn * dn)));
+    kn[i + 1] = (dn / tn) * m1;
+    tn = dn;
+    fn[i] = Math.exp(-0.5 * dn * dn);
+    wn[i] = dn / m1;
+  }
+  return { kn, wn, fn };
+})();
+
+/** Uniform in (0, 1) from one 32-bit draw. */
+function uni32(rng: Rng): number {
+  return (rng.nextUint32() + 0.5) * 2.3283064365386963e-10;
+}
+
+/**
+ * Fills `out` with standard normal variates by the ziggurat method on `rng`'s 32-bit stream (one
+ * draw per variate ~99% of the time): ~4x faster than Box-Muller for the private noise, which is
+ * most of the random numbers of a session.
+ */
+export function fillNormalZiggurat(rng: Rng, out: Float64Array): void {
+  const { kn, wn, fn } = ZIG;
+  for (let t = 0; t < out.length; t++) {
+    let hz = rng.nextUint32() | 0;
+    let iz = hz & 127;
+    if (Math.abs(hz) < kn[iz]) {
+      out[t] = hz * wn[iz];
+      continue;
+    }
+    for (;;) {
+      if (iz === 0) {
+        let x: number;
+        let y: number;
+        do {
+          x = -Math.log(uni32(rng)) / ZIG_R;
+          y = -Math.log(uni32(rng));
+        } while (y + y < x * x);
+        out[t] = hz > 0 ? ZIG_R + x : -ZIG_R - x;
+        break;
+      }
+      const x = hz * wn[iz];
+      if (fn[iz] + uni32(rng) * (fn[iz - 1] - fn[iz]) < Math.exp(-0.5 * x * x)) {
+        out[t] = x;
+        break;
+      }
+      hz = rng.nextUint32() | 0;
+      iz = hz & 127;
+      if (Math.abs(hz) < kn[iz]) {
+        out[t] = hz * wn[iz];
+        break;
+      }
+    }
+  }
 }
 
 /** Mean and population SD of `n` values of `a` starting at `o`. */
@@ -569,14 +655,16 @@ function computeBlock(p: Prepared, i0: number, i1: number): Block {
     behaviorSd[b] = dsRaw > 0 ? dsRaw : 1;
     const center = behaviorCenter[b];
     const sdF = behaviorSd[b];
-    const off = p.offset[i];
-    for (let t = 0; t < T; t++) beh[t] = softplus(c.gain * ((drive[o + t] - center) / sdF) + off);
+    const g = c.gain / sdF;
+    const off = p.offset[i] - g * center;
+    for (let t = 0; t < T; t++) beh[t] = softplus(g * drive[o + t] + off);
     const [hm, hsRaw] = meanSd(hid, o, T);
     const hs = hsRaw > 0 ? hsRaw : 1;
     const aInt = Math.sqrt(q);
     const aNoise = Math.sqrt(1 - q);
-    const noise = new Rng(p.noiseSeeds[i]);
-    for (let t = 0; t < T; t++) res[t] = aInt * ((hid[o + t] - hm) / hs) + aNoise * noise.normal();
+    fillNormalZiggurat(new Rng(p.noiseSeeds[i]), res);
+    const hg = aInt / hs;
+    for (let t = 0; t < T; t++) res[t] = hg * (hid[o + t] - hm) + aNoise * res[t];
     // Residual amplitude alpha solving var_T(r) alpha^2 = (1 - rho) var_T(beh + alpha r) on the
     // test samples, so that the oracle VE there is rho (the cross term var_T misses is kept).
     let bs = 0;
