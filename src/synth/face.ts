@@ -43,7 +43,7 @@ export interface FaceConfig {
   illuminationPeriodS: number;
   /** x264 constant rate factor (0..51; lower = better). Default 18. */
   crf: number;
-  /** x264 preset. Default 'medium'. */
+  /** x264 preset (speed vs file size; quality is set by crf). Default 'veryfast'. */
   preset: 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow';
 }
 
@@ -55,7 +55,7 @@ export const DEFAULT_FACE_CONFIG: Readonly<FaceConfig> = Object.freeze({
   illuminationDrift: 0.06,
   illuminationPeriodS: 40,
   crf: 18,
-  preset: 'medium' as const,
+  preset: 'veryfast' as const,
 });
 
 const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'];
