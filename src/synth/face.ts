@@ -363,9 +363,9 @@ export class FaceRenderer {
     const st = sanitize(state);
     this.work.set(this.base);
 
-    this.drawWhiskerPadAndWhiskers(st, set);
     this.drawMouth(st, set);
     this.drawNose(st, set);
+    this.drawWhiskerPadAndWhiskers(st, set);
     this.drawEye(st, set);
     set('nosebridge', this.nosebridge);
     if (st.paw >= 0.5) {
