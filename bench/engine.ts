@@ -4,7 +4,8 @@
  *  - one FMnet-sized convolution (3x3, 32 -> 32 channels at 256x256, FMnet's first level) forward,
  *    dx and dW on wasm with facemap-ts's kernels, on stock wasm and on tfjs's cpu backend.
  * Progress goes to stderr; the last stdout line is one JSON object.
- * Env: BENCH_CONV_BATCH (default 2), BENCH_REPS (default 3).
+ * Env: BENCH_CONV_BATCH (default 1), BENCH_REPS (default 3). The slow engines (stock wasm dx, cpu)
+ * run once without warm-up: their times are tens of seconds.
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -14,15 +15,15 @@ import { installWasmGradientKernels, uninstallWasmGradientKernels } from '../src
 import { matmulSpeeds } from '../src/engine/speed';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
-const BATCH = Number(process.env.BENCH_CONV_BATCH ?? 2);
+const BATCH = Number(process.env.BENCH_CONV_BATCH ?? 1);
 
 function log(msg: string): void {
   process.stderr.write(`[bench:engine] ${msg}\n`);
 }
 
-/** Median wall time in ms of `fn` over `reps` runs after one warm-up run. */
+/** Median wall time in ms of `fn` over `reps` runs, after one warm-up run when reps > 1. */
 function timeMs(fn: () => void, reps = REPS): number {
-  fn();
+  if (reps > 1) fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();

@@ -471,27 +471,58 @@ class Writer implements H5Writer {
 }
 
 /**
+ * Runs `fn` with `Date.now` pinned to 0. HDF5 stamps every object with creation and modification
+ * times, which it reads through Emscripten's `time()`, i.e. `Date.now`; pinning it makes equal
+ * content give byte-identical files (h5wasm cannot turn time tracking off). Only synchronous calls
+ * into HDF5 run inside, so no other code ever sees the pinned clock.
+ */
+function atFixedClock<T>(fn: () => T): T {
+  const now = Date.now;
+  Date.now = () => 0;
+  try {
+    return fn();
+  } finally {
+    Date.now = now;
+  }
+}
+
+/** Wraps every method of a writer so that it runs {@link atFixedClock}; dataset writers too. */
+function onFixedClock<T extends object>(target: T): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const v: unknown = Reflect.get(obj, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const r: unknown = atFixedClock(() => (v as (...a: unknown[]) => unknown).apply(obj, args));
+        return r instanceof DatasetWriter ? onFixedClock(r) : r;
+      };
+    },
+  });
+}
+
+/**
  * Writes a new HDF5 file: `build` fills it through an {@link H5Writer}; the file is written to a
  * temp file beside `file`, closed, and renamed over `file` only when `build` resolves. On failure
- * the temp file is removed and `file` is left as it was.
+ * the temp file is removed and `file` is left as it was. Object times are fixed (1970-01-01), so
+ * the same content always gives the same bytes.
  */
 export async function writeH5<T>(file: string, build: (w: H5Writer) => T | Promise<T>): Promise<T> {
   const h5lib = await loadH5wasm();
   return writeAtomic(file, async (tmp) => {
     let f: H5File;
     try {
-      f = new h5lib.File(path.resolve(tmp), 'w');
+      f = atFixedClock(() => new h5lib.File(path.resolve(tmp), 'w'));
     } catch (e) {
       throw new FormatError(file, `cannot create HDF5 file: ${message(e)}`);
     }
     let result: T;
     try {
-      result = await build(new Writer(file, f, h5lib));
+      result = await build(onFixedClock(new Writer(file, f, h5lib)));
     } catch (e) {
-      f.close();
+      atFixedClock(() => f.close());
       throw e;
     }
-    f.close();
+    atFixedClock(() => f.close());
     return result;
   });
 }
