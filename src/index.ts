@@ -5,3 +5,5 @@ export * from './engine';
 export * from './io';
 export { Rng } from './util/random';
 export * from './plot';
+export * from './synth';
+export { progressBar, type ProgressBar } from './util/progress';

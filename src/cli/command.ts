@@ -1,5 +1,7 @@
 /** The shape of one CLI command (one file per command under src/cli/). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { ParamError } from '../errors';
 
 export interface Command {
@@ -10,9 +12,11 @@ export interface Command {
 }
 
 /** parseArgs with unknown options reported as a ParamError (exit code 2) naming the option. */
-export function parseOptions(argv: string[], options: NonNullable<ParseArgsConfig['options']>, allowPositionals = false) {
+type Parsed<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>>;
+
+export function parseOptions<T extends OptionsConfig>(argv: string[], options: T, allowPositionals = false): Parsed<T> {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
   } catch (err) {
     throw new ParamError('options', argv.join(' '), `valid options (${(err as Error).message})`);
   }

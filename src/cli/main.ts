@@ -6,9 +6,10 @@
  */
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
 import { infoCommand } from './info';
+import { synthCommand } from './synth';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,3 +3,5 @@ export * from './types';
 export * from './behavior';
 export * from './face';
 export * from './pose-h5';
+export * from './neural';
+export * from './session';
