@@ -5,11 +5,12 @@
  * 4 a compute engine (backend, ONNX Runtime, ffmpeg) is missing.
  */
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
+import { demoCommand } from './demo';
 import { infoCommand } from './info';
 import { synthCommand } from './synth';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -5,3 +5,4 @@ export * from './face';
 export * from './pose-h5';
 export * from './neural';
 export * from './session';
+export * from './truth';
