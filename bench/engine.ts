@@ -13,6 +13,7 @@ import { initBackend } from '../src/engine/backend';
 import { measureMatmulGflops } from '../src/engine/linalg';
 import { installWasmGradientKernels, uninstallWasmGradientKernels } from '../src/engine/gradient-kernels';
 import { matmulSpeeds } from '../src/engine/speed';
+import { medianTimeMs } from '../src/util/timing';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BATCH = Number(process.env.BENCH_CONV_BATCH ?? 1);
@@ -21,18 +22,7 @@ function log(msg: string): void {
   process.stderr.write(`[bench:engine] ${msg}\n`);
 }
 
-/** Median wall time in ms of `fn` over `reps` runs, after one warm-up run when reps > 1. */
-function timeMs(fn: () => void, reps = REPS): number {
-  if (reps > 1) fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
+const timeMs = (fn: () => void, reps = REPS) => medianTimeMs(fn, reps);
 
 interface ConvTimes {
   forward_ms: number;

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { measureMatmulGflops } from './linalg';
 import { ortAvailable } from './onnx';
+import { medianTimeMs } from '../util/timing';
 
 /** GFLOP/s of a float32 m x k @ k x n product on a tfjs backend (median of `reps` after a warm-up). */
 export async function tfjsMatmulGflops(backend: string, m: number, k: number, n: number, reps = 3): Promise<number> {
@@ -15,15 +16,7 @@ export async function tfjsMatmulGflops(backend: string, m: number, k: number, n:
     c.dispose();
   };
   try {
-    once();
-    const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      once();
-      times.push(performance.now() - t0);
-    }
-    times.sort((x, y) => x - y);
-    return (2 * m * k * n) / times[Math.floor(reps / 2)] / 1e6;
+    return (2 * m * k * n) / medianTimeMs(once, reps, true) / 1e6;
   } finally {
     tf.dispose([a, b]);
     if (prev) await tf.setBackend(prev);
