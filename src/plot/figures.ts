@@ -18,7 +18,7 @@ export function imageFigure(
   const z: number[][] = [];
   for (let r = 0; r < height; r++) z.push(Array.from({ length: width }, (_, c) => frame[r * width + c]));
   const data: object[] = [
-    { type: 'heatmap', z, colorscale: 'Greys', reversescale: true, zmin: options.zmin ?? 0, zmax: options.zmax ?? 255, showscale: false },
+    { type: 'heatmap', z, colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: options.zmin ?? 0, zmax: options.zmax ?? 255, showscale: false },
   ];
   if (options.points) {
     data.push({ type: 'scatter', mode: 'markers', x: options.points.x, y: options.points.y, text: options.points.text, marker: { size: 7, color: '#e4572e' } });
@@ -27,8 +27,8 @@ export function imageFigure(
     data,
     layout: {
       title: options.title ? { text: options.title } : undefined,
-      yaxis: { autorange: 'reversed', scaleanchor: 'x', showgrid: false },
-      xaxis: { showgrid: false },
+      yaxis: { autorange: 'reversed', scaleanchor: 'x', constrain: 'domain', showgrid: false },
+      xaxis: { constrain: 'domain', showgrid: false },
       margin: { l: 40, r: 10, t: options.title ? 40 : 10, b: 30 },
     },
   };
