@@ -1,7 +1,7 @@
 /**
  * `node dist/bench/synth.js`: time and peak memory to generate the `paper` preset's neural data
- * (50,000 neurons x ~10,800 samples at 3 Hz, streamed to HDF5) from synthetic latents
- * (180,000 camera frames at 50 Hz x 10 latents).
+ * (50,000 neurons x ~10,800 samples at 3 Hz, streamed to HDF5) from the behaviour simulator's
+ * latents (180,000 camera frames at 50 Hz x 13 latents).
  * Progress goes to stderr; the last stdout line is one JSON object.
  * Env: BENCH_PRESET (default 'paper'), BENCH_OUT (default a temp folder; the file is deleted after).
  */
@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NEURAL_PRESETS, NeuralPresetName, simulateNeural } from '../src/synth/neural';
-import { makeTestLatents } from '../test/helpers/latents';
+import { simulateBehavior } from '../src/synth/behavior';
+import { Rng } from '../src/util/random';
 
 function log(msg: string): void {
   process.stderr.write(`[bench:synth] ${msg}\n`);
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   }, 100);
   const nFrames = Math.round(preset.behaviorSeconds * preset.cameraFps);
   const t0 = performance.now();
-  const latents = makeTestLatents(nFrames, preset.cameraFps, 1, 10);
+  const latents = simulateBehavior({ fps: preset.cameraFps, nFrames }, new Rng(1));
   const tLatents = (performance.now() - t0) / 1000;
   log(`latents ${nFrames} x ${latents.names.length} in ${tLatents.toFixed(1)} s`);
   const t1 = performance.now();
