@@ -6,8 +6,9 @@
  * and `Conv2DBackpropInput` is a scalar loop. Both are rewritten here in terms of kernels that
  * XNNPACK runs fast:
  *  - dx = valid conv2d of the stride-dilated, re-padded dy with the flipped, in/out-swapped filter;
- *  - dW[kh,kw] = dyᵀ · (input window at offset kh,kw), one plain matmul per filter tap, with dy
- *    transposed once so that every matmul takes XNNPACK's fast (non-transposed) path.
+ *  - dW[kh,kw] = (input window at offset kh,kw, channels first) · dy, one plain matmul per filter
+ *    tap: the input is transposed once, and dy is the same operand of every tap's matmul, so
+ *    XNNPACK packs it once; every matmul takes its fast (non-transposed) path.
  * Configurations XNNPACK cannot help with (NCHW) fall back to the stock kernel for dx and raise a
  * clear error for dW. Two stock gradients are wrong and replaced: wasm's MaxPoolGrad (batch and
  * channels both > 1 with explicit padding, as FMnet pools) and ResizeNearestNeighborGrad (wasm: with
@@ -69,26 +70,27 @@ function free(backend: BackendWasm, ...infos: Info[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
-function sliceWindow(
+/** Window of a channels-first [C,N,H,W] tensor at offset `begin` with `size` outputs and `strides`. */
+function sliceWindowChannelsFirst(
   backend: BackendWasm,
   x: Info,
   begin: [number, number],
   size: [number, number],
   strides: [number, number],
 ): Info {
-  const [n, , , c] = x.shape;
+  const [c, n] = x.shape;
   if (strides[0] === 1 && strides[1] === 1) {
-    return run(backend, 'Slice', { x }, { begin: [0, begin[0], begin[1], 0], size: [n, size[0], size[1], c] });
+    return run(backend, 'Slice', { x }, { begin: [0, 0, begin[0], begin[1]], size: [c, n, size[0], size[1]] });
   }
-  const end = [n, begin[0] + (size[0] - 1) * strides[0] + 1, begin[1] + (size[1] - 1) * strides[1] + 1, c];
+  const end = [c, n, begin[0] + (size[0] - 1) * strides[0] + 1, begin[1] + (size[1] - 1) * strides[1] + 1];
   return run(
     backend,
     'StridedSlice',
     { x },
     {
-      begin: [0, begin[0], begin[1], 0],
+      begin: [0, 0, begin[0], begin[1]],
       end,
-      strides: [1, strides[0], strides[1], 1],
+      strides: [1, 1, strides[0], strides[1]],
       beginMask: 0,
       endMask: 0,
       ellipsisMask: 0,
@@ -130,25 +132,23 @@ function conv2DBackpropFilter(args: { inputs: NamedInfos; backend: unknown; attr
       : x;
   if (xp !== x) owned.push(xp);
   const positions = n * ho * wo;
+  // Channels first, once: every tap's window is then a [Ci, N*Ho*Wo] matrix, and dy ([P, Co]) is
+  // the same matmul operand for all taps, so XNNPACK packs it once and the product comes out in
+  // dW's own [Ci, Co] layout.
+  const xpT = run(backend, 'Transpose', { x: xp }, { perm: [3, 0, 1, 2] });
   const dy2 = run(backend, 'Reshape', { x: dy }, { shape: [positions, co] });
-  const dyT = run(backend, 'Transpose', { x: dy2 }, { perm: [1, 0] });
-  owned.push(dy2, dyT);
+  owned.push(xpT, dy2);
 
   const out = backend.makeOutput([kh, kw, ci, co], 'float32');
   try {
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const win = sliceWindow(backend, xp, [i, j], [ho, wo], [sh, sw]);
-        const win2 = run(backend, 'Reshape', { x: win }, { shape: [positions, ci] });
-        const prod = run(backend, 'BatchMatMul', { a: dyT, b: win2 }, { transposeA: false, transposeB: false });
-        // prod is [Co, Ci]; dW[i,j] is laid out [Ci, Co].
+        const win = sliceWindowChannelsFirst(backend, xpT, [i, j], [ho, wo], [sh, sw]);
+        const win2 = run(backend, 'Reshape', { x: win }, { shape: [ci, positions] });
+        const prod = run(backend, 'BatchMatMul', { a: win2, b: dy2 }, { transposeA: false, transposeB: false });
+        // Heap views go stale when the wasm heap grows: take both after the last allocation.
         const vals = backend.typedArrayFromHeap(prod) as Float32Array;
-        // typedArrayFromHeap views the wasm heap, which the next allocation may move: re-read out.
-        const dst = backend.typedArrayFromHeap(out) as Float32Array;
-        const base = (i * kw + j) * ci * co;
-        for (let o = 0; o < co; o++) {
-          for (let c = 0; c < ci; c++) dst[base + c * co + o] = vals[o * ci + c];
-        }
+        (backend.typedArrayFromHeap(out) as Float32Array).set(vals, (i * kw + j) * ci * co);
         free(backend, win, win2, prod);
       }
     }
