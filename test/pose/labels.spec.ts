@@ -44,7 +44,7 @@ function assertSameCoords(a: LabelSet, b: LabelSet): void {
 /** A small synthetic set: 3 frames (PNG 40x30 each) x 3 keypoints, one missing. */
 function smallSet(root: string): LabelSet {
   fs.mkdirSync(path.join(root, 'labeled-data', 'v'), { recursive: true });
-  for (const i of [0, 1, 2]) writePngGrey(path.join(root, 'labeled-data', 'v', `img${i}.png`), new Uint8Array(40 * 30), 30, 40);
+  for (const i of [0, 1, 2]) writePngGrey(path.join(root, 'labeled-data', 'v', `img${i}.png`), new Uint8Array(40 * 30).fill(i), 30, 40);
   return {
     keypoints: ['nose', 'eye(top)', 'whisker 1'],
     scorer: 'me',
@@ -72,6 +72,7 @@ describe('pose/labels: DeepLabCut CSV on real labelled data', () => {
     assert.equal(report.missing, 0);
     assert.equal(report.unsized, 0);
     assert.deepEqual(report.duplicates, []);
+    assert.deepEqual(report.identicalImages, []);
     assert.ok(report.outOfBounds.length === 0, `out of 864x646: ${JSON.stringify(report.outOfBounds.slice(0, 3))}`);
   });
 
@@ -85,6 +86,7 @@ describe('pose/labels: DeepLabCut CSV on real labelled data', () => {
     const report = validateLabels(set, { labelFile: csv });
     assert.equal(report.missing * 2, 268);
     assert.equal(report.missingPerKeypoint.reduce((a, b) => a + b, 0) * 2, 268);
+    assert.deepEqual(report.identicalImages, [], 'img00.png (a copy of img01.png) is not labelled');
     const arrays = labelsToArrays(report.set);
     assert.equal(arrays.xy.length, 90 * 17 * 2);
     assert.equal(arrays.mask.reduce((a, b) => a + b, 0), 90 * 17 - 134);
@@ -290,7 +292,10 @@ describe('pose/labels: validation and training arrays', () => {
     assert.equal(set.frames[2].x[0], 45, 'input not modified');
     assert.deepEqual(r.duplicates, [{ image: 'labeled-data/v/img0.png', frames: [0, 3] }]);
     assert.deepEqual(r.absentKeypoints, ['paw']);
+    assert.deepEqual(r.identicalImages, []);
     assert.equal(r.warnings.length, 4);
+    fs.copyFileSync(path.join(dir, 'labeled-data', 'v', 'img0.png'), path.join(dir, 'labeled-data', 'v', 'img1.png'));
+    assert.deepEqual(validateLabels(set).identicalImages, [{ images: ['labeled-data/v/img0.png', 'labeled-data/v/img1.png'], frames: [0, 1] }]);
   });
 
   it('throws FormatError for unknown keypoints and for a missing image, naming image and label file', () => {

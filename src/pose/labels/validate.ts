@@ -3,6 +3,7 @@
  * naming the file and the frame, and not deep inside training. Fatal problems throw; the rest is
  * masked (coordinates set to NaN, which training ignores) and counted in the report.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FormatError, ShapeError } from '../../errors';
@@ -42,6 +43,11 @@ export interface LabelReport {
   outOfBounds: OutOfBounds[];
   /** Frames that appear more than once (same image and frame index): frame numbers per image. */
   duplicates: { image: string; frameIndex?: number; frames: number[] }[];
+  /**
+   * Different image files with identical bytes (a copied frame labelled twice), frame numbers per
+   * group; only with `checkImages`. Reported, not masked: the labels may still differ.
+   */
+  identicalImages: { images: string[]; frames: number[] }[];
   /** Keypoints of `options.keypoints` that the set lacks (they count as missing in every frame). */
   absentKeypoints: string[];
   /** Frames whose image size is unknown (not PNG, or a video frame): not checked for bounds. */
@@ -98,6 +104,7 @@ export function validateLabels(set: LabelSet, options: ValidateOptions = {}): La
   const missingPerKeypoint = new Array<number>(nK).fill(0);
   const byImage = new Map<string, number[]>();
   const sizes = new Map<string, { width: number; height: number } | null>();
+  const byContent = new Map<string, { images: string[]; frames: number[] }>();
   let unsized = 0;
   const frames = set.frames.map((f, i) => {
     if (f.x.length !== nK || f.y.length !== nK) {
@@ -115,6 +122,13 @@ export function validateLabels(set: LabelSet, options: ValidateOptions = {}): La
           throw new FormatError(file, `image of frame ${i} listed in ${source} not found (${f.image} relative to ${root})`);
         }
         sizes.set(file, f.frameIndex === undefined ? pngSize(file) : null);
+        if (f.frameIndex === undefined) {
+          const digest = createHash('sha1').update(fs.readFileSync(file)).digest('hex');
+          const group = byContent.get(digest) ?? { images: [], frames: [] };
+          group.images.push(f.image);
+          group.frames.push(i);
+          byContent.set(digest, group);
+        }
       }
       size = sizes.get(file) ?? null;
       if (!size) unsized++;
@@ -141,6 +155,8 @@ export function validateLabels(set: LabelSet, options: ValidateOptions = {}): La
       return { image: f.image, ...(f.frameIndex !== undefined ? { frameIndex: f.frameIndex } : {}), frames: ids };
     });
   for (const d of duplicates) warnings.push(`${d.image}${d.frameIndex !== undefined ? ` frame ${d.frameIndex}` : ''} is labelled ${d.frames.length} times (frames ${d.frames.join(', ')})`);
+  const identicalImages = [...byContent.values()].filter((g) => g.images.length > 1);
+  for (const g of identicalImages) warnings.push(`images ${g.images.join(', ')} have identical bytes (frames ${g.frames.join(', ')})`);
   const missing = missingPerKeypoint.reduce((a, b) => a + b, 0);
   if (missing) warnings.push(`${missing} of ${set.frames.length * nK} keypoints are not labelled: masked`);
   if (absentKeypoints.length) warnings.push(`keypoints ${JSON.stringify(absentKeypoints)} are never labelled`);
@@ -152,6 +168,7 @@ export function validateLabels(set: LabelSet, options: ValidateOptions = {}): La
     missingPerKeypoint,
     outOfBounds,
     duplicates,
+    identicalImages,
     absentKeypoints,
     unsized,
     warnings,
