@@ -127,6 +127,26 @@ pd.DataFrame([[1.5, 2.5, np.nan, np.nan], [3, 4, 5, 6.25]], index=rows, columns=
     assert.equal(set.root, dir);
   });
 
+  it('reads multi-animal files (individuals row) as <individual>:<bodypart>; bad files are FormatErrors', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'CollectedData_me.csv');
+    fs.writeFileSync(
+      file,
+      'scorer,me,me,me,me\nindividuals,m1,m1,m2,m2\nbodyparts,nose,nose,nose,nose\ncoords,x,y,x,y\nlabeled-data/v/a.png,1,2,,\n',
+    );
+    const set = await readLabels(file);
+    assert.deepEqual(set.keypoints, ['m1:nose', 'm2:nose']);
+    assert.deepEqual([...set.frames[0].x], [1, NaN]);
+    const bad = path.join(dir, 'bad.csv');
+    fs.writeFileSync(bad, 'scorer,me,me\nbodyparts,nose,nose\ncoords,x,y\nimg.png,1,oops\n');
+    await assert.rejects(readLabels(bad), (e: unknown) => e instanceof FormatError && e.file === bad && /line 4/.test(e.message) && /oops/.test(e.message));
+    const other = path.join(dir, 'other.csv');
+    fs.writeFileSync(other, 'a,b\n1,2\n');
+    await assert.rejects(readLabels(other), (e: unknown) => e instanceof FormatError && /dlc-csv/.test(e.message));
+    await assert.rejects(readLabels(file, { format: 'nope' }), ParamError);
+    await assert.rejects(readLabels(path.join(dir, 'absent.csv')), FormatError);
+  });
+
   it('shortest float32 text reads back exactly', () => {
     for (const v of [589.0232336327340, 0.1, 1e-7, 123456.789, -3.25]) {
       const f = Math.fround(v);
