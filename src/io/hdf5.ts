@@ -127,6 +127,13 @@ export interface H5Reader {
    * shape `[r1 - r0, nCols]`.
    */
   readSlice(p: string, ranges: ReadonlyArray<readonly [number, number]>): H5Array;
+  /** A dataset of fixed- or variable-length strings, flattened row-major. */
+  readStrings(p: string): string[];
+  /**
+   * A one-dimensional compound (record) dataset: member names in file order, and one array of
+   * member values per record (numbers for numeric and boolean members, strings for string ones).
+   */
+  readCompound(p: string): { fields: string[]; rows: unknown[][] };
   /** Closes the file (releases its file descriptor). */
   close(): void;
 }
@@ -234,8 +241,38 @@ class Reader implements H5Reader {
     return { data: data as NumericArray, shape };
   }
 
+  readStrings(p: string): string[] {
+    const d = this.dataset(p);
+    if (d.metadata.type !== this.lib.Module.H5T_class_t.H5T_STRING.value) {
+      throw new FormatError(this.file, `dataset '${p}' holds ${JSON.stringify(d.dtype)}, not strings`);
+    }
+    const v: unknown = this.value(d, p);
+    const list = Array.isArray(v) ? v.flat(Infinity) : [v];
+    return list.map((s) => (s instanceof Uint8Array ? new TextDecoder().decode(s) : String(s)));
+  }
+
+  readCompound(p: string): { fields: string[]; rows: unknown[][] } {
+    const d = this.dataset(p);
+    const meta = d.metadata;
+    if (meta.type !== this.lib.Module.H5T_class_t.H5T_COMPOUND.value || !meta.compound_type) {
+      throw new FormatError(this.file, `dataset '${p}' holds ${JSON.stringify(d.dtype)}, not records (a compound type)`);
+    }
+    if ((d.shape ?? []).length !== 1) throw new FormatError(this.file, `compound dataset '${p}' has shape [${(d.shape ?? []).join(', ')}]; expected one dimension`);
+    const fields = meta.compound_type.members.map((m) => m.name);
+    const rows = (d.shape?.[0] ?? 0) === 0 ? [] : (this.value(d, p) as unknown[][]);
+    return { fields, rows };
+  }
+
   close(): void {
     this.h5.close();
+  }
+
+  private value(d: H5Dataset, p: string): unknown {
+    try {
+      return d.value;
+    } catch (e) {
+      throw new FormatError(this.file, `cannot read dataset '${p}': ${message(e)}`);
+    }
   }
 
   private entity(p: string): H5Entity {
@@ -367,6 +404,11 @@ export interface H5Writer {
    * writer. Nothing of its size is allocated in memory.
    */
   createDataset(p: string, shape: readonly number[], dtype: H5Dtype, options?: H5DatasetOptions): H5DatasetWriter;
+  /**
+   * Writes `strings` as dataset `p` of shape `[strings.length]`, fixed-length (each padded to the
+   * longest, as numpy's `S` dtype, UTF-8 bytes; the form PyTables writes).
+   */
+  writeStrings(p: string, strings: readonly string[]): void;
   /** Flushes HDF5's buffers to the (temp) file. */
   flush(): void;
 }
@@ -450,6 +492,16 @@ class Writer implements H5Writer {
       return new DatasetWriter(p, [...shape], dtype, d, this.file);
     } catch (e) {
       throw new FormatError(this.file, `cannot create dataset '${p}': ${message(e)}`);
+    }
+  }
+
+  writeStrings(p: string, strings: readonly string[]): void {
+    const width = Math.max(1, ...strings.map((t) => Buffer.byteLength(t, 'utf8')));
+    const { parent, name } = this.parentOf(p);
+    try {
+      parent.create_dataset({ name, data: [...strings], shape: [strings.length], dtype: `S${width}` });
+    } catch (e) {
+      throw new FormatError(this.file, `cannot create string dataset '${p}': ${message(e)}`);
     }
   }
 

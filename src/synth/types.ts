@@ -1,25 +1,6 @@
 /** Shared shapes of simulated sessions (face video, behaviour latents, neural population). */
 
-/** Facemap's 15 default keypoints, in its output order. */
-export const FACEMAP_KEYPOINTS = [
-  'eye(back)',
-  'eye(bottom)',
-  'eye(front)',
-  'eye(top)',
-  'lowerlip',
-  'mouth',
-  'nose(bottom)',
-  'nose(r)',
-  'nose(tip)',
-  'nose(top)',
-  'nosebridge',
-  'paw',
-  'whisker(I)',
-  'whisker(III)',
-  'whisker(II)',
-] as const;
-
-export type FacemapKeypoint = (typeof FACEMAP_KEYPOINTS)[number];
+export { FACEMAP_KEYPOINTS, type FacemapKeypoint, type KeypointTraces } from '../pose/labels/types';
 
 /**
  * Latent behaviours that drive both the rendered face and the simulated neurons, sampled at the
@@ -32,13 +13,4 @@ export interface BehaviorLatents {
   names: string[];
   units: string[];
   data: Float32Array;
-}
-
-/** Keypoint traces in original-frame pixels: x, y, likelihood each nFrames x nKeypoints, row-major. */
-export interface KeypointTraces {
-  names: string[];
-  nFrames: number;
-  x: Float32Array;
-  y: Float32Array;
-  likelihood: Float32Array;
 }

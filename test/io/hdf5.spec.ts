@@ -132,6 +132,26 @@ describe('io/hdf5', () => {
     await withH5(file, (r) => assert.deepEqual(Array.from(r.read('/a').data as Float32Array), [1]));
   });
 
+  it('writes fixed-length strings and reads them back; h5py sees numpy S strings; reads compound records', async function () {
+    const file = path.join(tmpDir(), 's.h5');
+    await writeH5(file, (w) => {
+      w.writeStrings('/names', ['x', 'likelihood', 'pawé']);
+      w.writeDataset('/n', new Float32Array(2), [2]);
+    });
+    await withH5(file, (r) => {
+      assert.deepEqual(r.readStrings('/names'), ['x', 'likelihood', 'pawé']);
+      assert.throws(() => r.readStrings('/n'), (e: unknown) => e instanceof FormatError && /not strings/.test(e.message));
+      assert.throws(() => r.readCompound('/names'), (e: unknown) => e instanceof FormatError && /compound/.test(e.message));
+    });
+    pythonOrSkip(this, 'h5py', 'numpy');
+    assert.equal(runPython(`import h5py; f = h5py.File(${JSON.stringify(file)}); d = f['names']; print(d.dtype.kind, [s.decode() for s in d[:]])`).trim(), "S ['x', 'likelihood', 'pawé']");
+    const rec = path.join(tmpDir(), 'rec.h5');
+    runPython(`import h5py, numpy as np
+with h5py.File(${JSON.stringify(rec)}, 'w') as f:
+    f['r'] = np.array([(1.5, 2, True), (3.0, 4, False)], dtype=[('x', '<f8'), ('i', '<u4'), ('v', '?')])`);
+    await withH5(rec, (r) => assert.deepEqual(r.readCompound('/r'), { fields: ['x', 'i', 'v'], rows: [[1.5, 2, 1], [3, 4, 0]] }));
+  });
+
   it('throws FormatError naming the file for missing, garbage and truncated files', async () => {
     const dir = tmpDir();
     const missing = path.join(dir, 'nope.h5');
