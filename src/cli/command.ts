@@ -1,8 +1,8 @@
 /** The shape of one CLI command (one file per command under src/cli/). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ParamError } from '../errors';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
-import { ParamError } from '../errors';
 
 export interface Command {
   name: string;
@@ -11,9 +11,9 @@ export interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-/** parseArgs with unknown options reported as a ParamError (exit code 2) naming the option. */
 type Parsed<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>>;
 
+/** parseArgs with unknown options reported as a ParamError (exit code 2) naming the option. */
 export function parseOptions<T extends OptionsConfig>(argv: string[], options: T, allowPositionals = false): Parsed<T> {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
