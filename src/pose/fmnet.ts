@@ -36,7 +36,10 @@ import { ParamError, ShapeError } from '../errors';
 /** Facemap's encoder widths, one per level (256, 128, 64, 32, 16 px). */
 export const FMNET_CHANNELS: readonly number[] = [32, 64, 128, 128, 200];
 
-/** Decoder output width; also the width of each decoder block (fixed by Facemap's parameter count). */
+/**
+ * Width of both decoder blocks and of the decoder output: 128 for Facemap's channels (fixed by its
+ * parameter count); for custom channels, the encoder width at the output resolution (level 2).
+ */
 const DECODER_CHANNELS_OF = (channels: readonly number[]): number => channels[2];
 
 export interface FMnetConfig {
