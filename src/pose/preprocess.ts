@@ -1,0 +1,200 @@
+/**
+ * Frame preprocessing for FMnet: crop to a box, pad to a square, bilinear resize to the network
+ * input (256 px), normalise each frame to its 1st..99th percentile; and the inverse map from
+ * network-input pixels back to original-frame pixels.
+ *
+ * Coordinates: pixel centres are integers (x = column, y = row), in the original frame, the padded
+ * square and the network input alike. The bilinear resize uses half-pixel centres (OpenCV, PyTorch
+ * align_corners=false, tf halfPixelCenters=true), so a point maps as
+ *   net = (square + 0.5) * (outSize / side) - 0.5,   square = frame - crop origin + pad.
+ * Padding is split evenly (the extra pixel, if odd, goes right/bottom) with zeros.
+ *
+ * Normalisation is per frame, not per batch as in Facemap: Facemap's percentiles span the whole
+ * batch, so a frame's input (and hence its keypoints) changes with the batch it is processed in and
+ * with the batch size. Per frame, a prediction depends only on its frame.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ParamError, ShapeError } from '../errors';
+
+/** A crop box in original-frame pixels: columns x0..x1-1, rows y0..y1-1 (end-exclusive). */
+export interface CropBox {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+/** How one frame (of a given size and box) maps to the network input; from {@link cropTransform}. */
+export interface CropTransform {
+  box: CropBox;
+  /** Side of the padded square, max(box width, box height). */
+  side: number;
+  /** Zero columns added left / rows added top. */
+  padLeft: number;
+  padTop: number;
+  /** Network input side (default 256). */
+  outSize: number;
+}
+
+/** Whole-frame box. */
+export function fullFrameBox(width: number, height: number): CropBox {
+  return { x0: 0, x1: width, y0: 0, y1: height };
+}
+
+/** Validates `box` against a frame of width x height (box must lie inside it) and returns the transform. */
+export function cropTransform(box: CropBox, width: number, height: number, outSize = 256): CropTransform {
+  for (const k of ['x0', 'x1', 'y0', 'y1'] as const) {
+    if (!Number.isInteger(box[k])) throw new ParamError(`box.${k}`, box[k], 'an integer');
+  }
+  if (box.x0 < 0 || box.x1 > width || box.x1 <= box.x0) throw new ParamError('box.x0..x1', [box.x0, box.x1], `0 <= x0 < x1 <= ${width}`);
+  if (box.y0 < 0 || box.y1 > height || box.y1 <= box.y0) throw new ParamError('box.y0..y1', [box.y0, box.y1], `0 <= y0 < y1 <= ${height}`);
+  if (!Number.isInteger(outSize) || outSize < 1) throw new ParamError('outSize', outSize, 'a positive integer');
+  const w = box.x1 - box.x0;
+  const h = box.y1 - box.y0;
+  const side = Math.max(w, h);
+  return { box: { ...box }, side, padLeft: Math.floor((side - w) / 2), padTop: Math.floor((side - h) / 2), outSize };
+}
+
+/** Original-frame point -> network-input point (same transform as the image). */
+export function toNetworkCoords(t: CropTransform, x: number, y: number): [number, number] {
+  const s = t.outSize / t.side;
+  return [(x - t.box.x0 + t.padLeft + 0.5) * s - 0.5, (y - t.box.y0 + t.padTop + 0.5) * s - 0.5];
+}
+
+/** Network-input point -> original-frame point (inverse of {@link toNetworkCoords}). */
+export function toFrameCoords(t: CropTransform, x: number, y: number): [number, number] {
+  const s = t.side / t.outSize;
+  return [(x + 0.5) * s - 0.5 - t.padLeft + t.box.x0, (y + 0.5) * s - 0.5 - t.padTop + t.box.y0];
+}
+
+/**
+ * Maps keypoints [n*K*2] (x, y interleaved; NaN kept) from network input to original frame; returns
+ * a new array. One transform for all.
+ */
+export function keypointsToFrame(t: CropTransform, xy: Float32Array): Float32Array {
+  const out = new Float32Array(xy.length);
+  for (let i = 0; i < xy.length; i += 2) {
+    const [x, y] = toFrameCoords(t, xy[i], xy[i + 1]);
+    out[i] = x;
+    out[i + 1] = y;
+  }
+  return out;
+}
+
+/**
+ * Crops, pads and resizes one frame. frame: [height*width] row-major grey; returns
+ * [outSize*outSize] row-major, not normalised.
+ */
+export function cropPadResize(frame: Float32Array | Uint8Array, width: number, height: number, t: CropTransform): Float32Array {
+  if (frame.length !== width * height) throw new ShapeError(`frame has ${frame.length} pixels; expected ${width}x${height} = ${width * height}`);
+  const { box, side, padLeft, padTop, outSize } = t;
+  const bw = box.x1 - box.x0;
+  const bh = box.y1 - box.y0;
+  const sq = (r: number, c: number): number => {
+    const fr = r - padTop;
+    const fc = c - padLeft;
+    if (fr < 0 || fr >= bh || fc < 0 || fc >= bw) return 0;
+    return frame[(fr + box.y0) * width + fc + box.x0];
+  };
+  const out = new Float32Array(outSize * outSize);
+  const scale = side / outSize;
+  for (let r = 0; r < outSize; r++) {
+    const sy = Math.min(Math.max((r + 0.5) * scale - 0.5, 0), side - 1);
+    const r0 = Math.floor(sy);
+    const r1 = Math.min(r0 + 1, side - 1);
+    const fy = sy - r0;
+    for (let c = 0; c < outSize; c++) {
+      const sx = Math.min(Math.max((c + 0.5) * scale - 0.5, 0), side - 1);
+      const c0 = Math.floor(sx);
+      const c1 = Math.min(c0 + 1, side - 1);
+      const fx = sx - c0;
+      const top = sq(r0, c0) + (sq(r0, c1) - sq(r0, c0)) * fx;
+      const bot = sq(r1, c0) + (sq(r1, c1) - sq(r1, c0)) * fx;
+      out[r * outSize + c] = top + (bot - top) * fy;
+    }
+  }
+  return out;
+}
+
+/** q-th quantile (0..1) of sorted values, linear interpolation (numpy's default). */
+function quantileSorted(sorted: Float32Array, q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Smallest percentile range divided by: a constant frame normalises to 0, not NaN. */
+const MIN_RANGE = 1e-6;
+
+/** Per-frame (X - p1) / (p99 - p1) of one image [nPixels]; returns a new array. */
+export function normalizeFrame(img: Float32Array, lowPct = 1, highPct = 99): Float32Array {
+  const sorted = Float32Array.from(img).sort();
+  const lo = quantileSorted(sorted, lowPct / 100);
+  const hi = quantileSorted(sorted, highPct / 100);
+  const range = Math.max(hi - lo, MIN_RANGE);
+  const out = new Float32Array(img.length);
+  for (let i = 0; i < img.length; i++) out[i] = (img[i] - lo) / range;
+  return out;
+}
+
+/** cropPadResize then normalizeFrame: one frame ready for FMnet, [outSize*outSize]. */
+export function preprocessFrame(frame: Float32Array | Uint8Array, width: number, height: number, t: CropTransform): Float32Array {
+  return normalizeFrame(cropPadResize(frame, width, height, t));
+}
+
+/**
+ * Batch version on tensors: frames [N, height, width] or [N, height, width, 1] grey ->
+ * [N, outSize, outSize, 1] normalised per frame. Same arithmetic as the pure functions (tf's
+ * bilinear resize with half-pixel centres; percentiles by linear interpolation). Caller owns the result.
+ */
+export function preprocessBatch(frames: tf.Tensor3D | tf.Tensor4D, t: CropTransform): tf.Tensor4D {
+  return tf.tidy(() => {
+    const x4 = (frames.rank === 3 ? frames.expandDims(-1) : frames).toFloat() as tf.Tensor4D;
+    const [n, height, width, ch] = x4.shape;
+    if (ch !== 1) throw new ShapeError(`frames have ${ch} channels; expected 1 (grey)`);
+    cropTransform(t.box, width, height, t.outSize);
+    const { box, side, padLeft, padTop, outSize } = t;
+    const bw = box.x1 - box.x0;
+    const bh = box.y1 - box.y0;
+    const cropped = x4.slice([0, box.y0, box.x0, 0], [n, bh, bw, 1]);
+    const padded = cropped.pad([
+      [0, 0],
+      [padTop, side - bh - padTop],
+      [padLeft, side - bw - padLeft],
+      [0, 0],
+    ]) as tf.Tensor4D;
+    const resized = tf.image.resizeBilinear(padded, [outSize, outSize], false, true);
+    return normalizeBatch(resized);
+  });
+}
+
+/** Per-frame percentile normalisation of images [N, H, W, 1]; caller owns the result. */
+export function normalizeBatch(x: tf.Tensor4D, lowPct = 1, highPct = 99): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w] = x.shape;
+    const m = h * w;
+    const flat = x.reshape([n, m]) as tf.Tensor2D;
+    // The ranks needed lie near both ends, so top-k from each side is far cheaper than a full sort.
+    const quantile = (q: number): tf.Tensor1D => {
+      const pos = (m - 1) * q;
+      const lo = Math.floor(pos);
+      const hi = Math.min(lo + 1, m - 1);
+      const frac = pos - lo;
+      if (q >= 0.5) {
+        const k = m - lo;
+        const vals = tf.topk(flat, k).values; // descending: ascending rank r sits at index m-1-r
+        const a = vals.slice([0, m - 1 - lo], [n, 1]);
+        const b = vals.slice([0, m - 1 - hi], [n, 1]);
+        return a.add(b.sub(a).mul(frac)).reshape([n]) as tf.Tensor1D;
+      }
+      const vals = tf.topk(flat.neg(), hi + 1).values.neg(); // ascending order
+      const a = vals.slice([0, lo], [n, 1]);
+      const b = vals.slice([0, hi], [n, 1]);
+      return a.add(b.sub(a).mul(frac)).reshape([n]) as tf.Tensor1D;
+    };
+    const p1 = quantile(lowPct / 100).reshape([n, 1, 1, 1]);
+    const p99 = quantile(highPct / 100).reshape([n, 1, 1, 1]);
+    return x.sub(p1).div(p99.sub(p1).maximum(MIN_RANGE)) as tf.Tensor4D;
+  });
+}
