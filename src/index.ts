@@ -7,4 +7,4 @@ export { Rng } from './util/random';
 export * from './plot';
 export * from './synth';
 export { progressBar, type ProgressBar } from './util/progress';
-export * from './pose/labels';
+export * from './pose';

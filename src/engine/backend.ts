@@ -113,9 +113,10 @@ function firstLine(err: unknown): string {
 
 /**
  * Picks and initialises the tfjs backend (once per process; later calls return the same info
- * unless a different backend is asked for). `options.backend` overrides FACEMAP_BACKEND.
+ * unless a different backend is asked for, or `refresh` asks to choose again, e.g. after
+ * installing tfjs-node). `options.backend` overrides FACEMAP_BACKEND.
  */
-export async function initBackend(options: { backend?: BackendChoice | string } = {}): Promise<BackendInfo> {
+export async function initBackend(options: { backend?: BackendChoice | string; refresh?: boolean } = {}): Promise<BackendInfo> {
   const envValue = process.env.FACEMAP_BACKEND;
   const forcedBy = options.backend ? 'option' : envValue ? 'FACEMAP_BACKEND' : undefined;
   const forced = options.backend
@@ -123,7 +124,7 @@ export async function initBackend(options: { backend?: BackendChoice | string } 
     : envValue
       ? parseBackendChoice(envValue)
       : undefined;
-  if (active && (!forced || forced === active.choice)) return active;
+  if (active && !options.refresh && (!forced || forced === active.choice)) return active;
 
   quietCpuBackend();
   const candidates = forced ? [forced] : BACKEND_ORDER;

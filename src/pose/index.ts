@@ -33,3 +33,4 @@ export type { AugmentConfig, AugmentedSample } from './augment';
 export { AdamW, facemapLearningRate } from './optim';
 export type { AdamWConfig } from './optim';
 export { fmnetTrainStep } from './train-step';
+export * from './labels';

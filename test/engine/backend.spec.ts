@@ -26,7 +26,7 @@ describe('tfjs backend choice', () => {
     const saved = process.env.FACEMAP_BACKEND;
     delete process.env.FACEMAP_BACKEND;
     try {
-      const info = await initBackend();
+      const info = await initBackend({ refresh: true });
       assert.equal(tf.getBackend(), info.tfjsBackend);
       const order = BACKEND_ORDER.indexOf(info.choice);
       assert.deepEqual(
