@@ -107,7 +107,7 @@ function resolveOptions(opts: OrtSessionOptions): { threads: number; providers: 
   return { threads, providers, level: opts.graphOptimization ?? 'all' };
 }
 
-type Runner = { sync: true; run: (f: Feeds) => Results } | { sync: false; run: (f: Feeds) => Promise<Results> };
+type Runner = { sync: true; run: (f: Feeds, outputs?: Feeds) => Results } | { sync: false; run: (f: Feeds) => Promise<Results> };
 
 /** One loaded model on one execution provider. */
 export class OrtSession {
@@ -126,12 +126,16 @@ export class OrtSession {
     return this.runner.sync;
   }
 
-  /** Runs the model on the calling thread and returns every output. */
-  runSync(feeds: Feeds): Results {
+  /**
+   * Runs the model on the calling thread and returns every output. `outputs` optionally gives
+   * preallocated tensors (by output name) that ONNX Runtime writes into in place; the result
+   * then still holds those names, but read the preallocated buffers themselves.
+   */
+  runSync(feeds: Feeds, outputs?: Feeds): Results {
     if (!this.runner.sync) {
       throw new EngineError('this ONNX Runtime session has no synchronous run (native binding unavailable)');
     }
-    return this.runner.run(feeds);
+    return this.runner.run(feeds, outputs);
   }
 
   /** Runs the model after yielding to the event loop once, like the public API. */
@@ -190,7 +194,11 @@ export function createSession(model: string | Uint8Array, opts: OrtSessionOption
       if (typeof model === 'string') s.loadModel(model, so);
       else s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, so);
       return new OrtSession(
-        { sync: true, run: (feeds) => s.run(feeds, Object.fromEntries(s.outputMetadata.map((m) => [m.name, null])), {}) as Results },
+        {
+          sync: true,
+          run: (feeds, outputs) =>
+            s.run(feeds, Object.fromEntries(s.outputMetadata.map((m) => [m.name, outputs?.[m.name] ?? null])), {}) as Results,
+        },
         () => s.dispose(),
         provider,
         s.inputMetadata.map((m) => m.name),
