@@ -6,11 +6,14 @@
  * is accepted by capability, not by package name: loading it must register a working backend
  * (a package aliased to plain tfjs, as danfojs-node's override is, registers none and is skipped).
  * `FACEMAP_BACKEND=node-gpu|node|wasm|cpu` forces one; forcing an unavailable one is an error.
+ * On wasm, `ortConv` (or `FACEMAP_ORT_CONV=1`) moves convolutions and their gradients to ONNX
+ * Runtime: 1.5-5x faster conv kernels, opt-in while whole training steps gain little (see README).
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { EngineError, ParamError } from '../errors';
 import { installCpuGradientFixes, installWasmGradientKernels } from './gradient-kernels';
+import { installOrtConvKernels, ortConvUnavailableReason } from './ort-kernels';
 
 export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 
@@ -42,6 +45,8 @@ export interface BackendInfo {
   forcedBy?: 'FACEMAP_BACKEND' | 'option';
   /** Kernels facemap-ts registered on this backend (wasm gradient kernels). */
   addedKernels: string[];
+  /** wasm only: convolutions (forward and gradients) run on ONNX Runtime (opt-in, `ortConv`). */
+  ortConv?: boolean;
   /** Candidates tried before this one and why each was not used. */
   skipped: { choice: BackendChoice; reason: string }[];
   /** A performance warning for the user, if any. */
@@ -116,7 +121,9 @@ function firstLine(err: unknown): string {
  * unless a different backend is asked for, or `refresh` asks to choose again, e.g. after
  * installing tfjs-node). `options.backend` overrides FACEMAP_BACKEND.
  */
-export async function initBackend(options: { backend?: BackendChoice | string; refresh?: boolean } = {}): Promise<BackendInfo> {
+export async function initBackend(
+  options: { backend?: BackendChoice | string; refresh?: boolean; ortConv?: boolean } = {},
+): Promise<BackendInfo> {
   const envValue = process.env.FACEMAP_BACKEND;
   const forcedBy = options.backend ? 'option' : envValue ? 'FACEMAP_BACKEND' : undefined;
   const forced = options.backend
@@ -137,6 +144,13 @@ export async function initBackend(options: { backend?: BackendChoice | string; r
     }
     const cpuFixes = installCpuGradientFixes();
     const addedKernels = choice === 'wasm' ? installWasmGradientKernels() : choice === 'cpu' ? cpuFixes : [];
+    const wantOrtConv = options.ortConv ?? process.env.FACEMAP_ORT_CONV === '1';
+    let ortConv: boolean | undefined;
+    if (choice === 'wasm' && wantOrtConv) {
+      const ort = installOrtConvKernels();
+      ortConv = ort.length > 0;
+      if (!ortConv) skipped.push({ choice, reason: `convolutions stay on XNNPACK: ${ortConvUnavailableReason()}` });
+    }
     active = {
       choice,
       tfjsBackend: tf.getBackend(),
@@ -147,6 +161,7 @@ export async function initBackend(options: { backend?: BackendChoice | string; r
       cores: os.availableParallelism(),
       forcedBy,
       addedKernels,
+      ortConv,
       skipped,
       warning:
         choice === 'cpu'
@@ -182,6 +197,7 @@ export function describeBackend(info: BackendInfo): string {
   if (info.simd !== undefined) parts.push(info.simd ? 'SIMD' : 'no SIMD');
   if (info.gpu) parts.push('GPU');
   if (info.addedKernels.length) parts.push(`+${info.addedKernels.length} gradient kernels`);
+  if (info.ortConv) parts.push('convolutions on ONNX Runtime');
   if (info.forcedBy) parts.push(`forced by ${info.forcedBy}`);
   return `tfjs backend: ${info.choice}${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }

@@ -57,3 +57,12 @@ export {
 } from './onnx';
 export { buildModel, matmulModel, node as onnxNode, valueInfo } from './onnx-build';
 export { matmulSpeeds, tfjsMatmulGflops, type MatmulSpeed } from './speed';
+export {
+  ORT_CONV_KERNELS,
+  installOrtConvKernels,
+  ortConvKernelsInstalled,
+  ortConvStats,
+  ortConvUnavailableReason,
+  uninstallOrtConvKernels,
+  type OrtConvOptions,
+} from './ort-kernels';
