@@ -147,13 +147,15 @@ export async function readRecording(pathOrFolder: string, opts: ReadRecordingOpt
     );
   }
   const r = await openH5(pathOrFolder);
+  let rec: Recording;
   try {
     const isNwb = ext === '.nwb' || (!opts.dataset && !r.has('/neural/activity') && r.has('/processing'));
-    return finish(isNwb ? readNwb(r, opts) : readSimH5(r, opts), opts);
+    rec = isNwb ? readNwb(r, opts) : readSimH5(r, opts);
   } catch (e) {
     r.close();
     throw e;
   }
+  return finish(rec, opts);
 }
 
 function readSimH5(r: H5Reader, opts: ReadRecordingOptions): Recording {
