@@ -2,11 +2,13 @@
  * Running speed from a camera looking at a textured ball or treadmill: the displacement (dx, dy)
  * of the ROI's content between consecutive frames by phase correlation.
  *
- * Method: each frame has its mean removed, is tapered by a separable Hann window and zero-padded to
- * powers of two; the normalised cross-power spectrum F_t conj(F_{t-1}) / |F_t conj(F_{t-1})| is
- * multiplied by a Gaussian (spatial std `sigma` pixels), so that its inverse transform is a
- * Gaussian bump centred on the shift; the sub-pixel peak is the vertex of a parabola through the
- * log values of the maximum and its two neighbours along each axis (exact for a Gaussian peak).
+ * Method: each frame has its mean removed, is tapered by a separable Tukey window and zero-padded
+ * to powers of two; the cross-power spectrum X = F_t conj(F_{t-1}) is whitened to X / |X|^0.5
+ * (full phase correlation, X / |X|, is biased towards 0 when the texture's spectrum is sparse,
+ * because window leakage gives empty frequency bins the phase of their neighbours) and weighted by
+ * a Gaussian (spatial std `sigma` pixels); the integer peak of its inverse FFT is refined on a
+ * 1/20-pixel grid by an upsampled DFT (Guizar-Sicairos et al. 2008) and a final parabola.
+ * Measured: < 0.03 px error on a smooth broadband texture (64 x 64 ROI; test/motion/running.spec.ts).
  * Facemap's version discards its FFT result and returns ~0; this one returns the shift.
  *
  * Sign: dx > 0 when the content moved right (towards larger x) from frame t-1 to frame t; dy > 0
@@ -90,6 +92,13 @@ function nextPow2(n: number): number {
 export interface RunningOptions {
   /** Spatial std (pixels) of the Gaussian that shapes the correlation peak; default 1.5. */
   readonly sigma?: number;
+  /** Fraction of the ROI's width (and height) tapered by the Tukey window; default 0.25. */
+  readonly taper?: number;
+  /**
+   * Exponent p of the spectral whitening X / |X|^p of the cross-power spectrum X: 1 is phase
+   * correlation proper, 0 plain cross-correlation; default 0.5.
+   */
+  readonly whiten?: number;
 }
 
 /**
@@ -101,6 +110,7 @@ export class PhaseCorrelator {
   private readonly nx: number;
   private readonly win: Float64Array;
   private readonly gauss: Float64Array;
+  private readonly whiten: number;
   private prevRe: Float64Array | null = null;
   private prevIm: Float64Array | null = null;
 
@@ -115,9 +125,19 @@ export class PhaseCorrelator {
     }
     const sigma = opts.sigma ?? 1.5;
     if (!(sigma > 0)) throw new ParamError('sigma', sigma, 'a number > 0 (pixels)');
+    this.whiten = opts.whiten ?? 0.5;
+    if (!(this.whiten >= 0 && this.whiten <= 1)) throw new ParamError('whiten', this.whiten, 'a number in [0, 1]');
     this.ny = nextPow2(Ly);
     this.nx = nextPow2(Lx);
-    const hann = (n: number) => Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n));
+    const taper = opts.taper ?? 0.25;
+    if (!(taper > 0 && taper <= 1)) throw new ParamError('taper', taper, 'a fraction in (0, 1]');
+    // Tukey window: flat in the middle, cosine tapers over `taper` of the width (half at each end).
+    const hann = (n: number) =>
+      Float64Array.from({ length: n }, (_, i) => {
+        const u = (i + 0.5) / n;
+        const e = Math.min(u, 1 - u);
+        return e >= taper / 2 ? 1 : 0.5 - 0.5 * Math.cos((2 * Math.PI * e) / taper);
+      });
     const wy = hann(Ly);
     const wx = hann(Lx);
     this.win = new Float64Array(Ly * Lx);
@@ -156,28 +176,81 @@ export class PhaseCorrelator {
     for (let i = 0; i < cr.length; i++) {
       const r = re[i] * pr[i] + im[i] * pi[i];
       const m = im[i] * pr[i] - re[i] * pi[i];
-      const mag = Math.hypot(r, m) + 1e-12;
+      const mag = Math.pow(Math.hypot(r, m) + 1e-12, this.whiten);
       cr[i] = (r / mag) * this.gauss[i];
       ci[i] = (m / mag) * this.gauss[i];
     }
+    const wr = Float64Array.from(cr);
+    const wi = Float64Array.from(ci);
     fft2(cr, ci, ny, nx, true);
     let best = 0;
     for (let i = 1; i < cr.length; i++) if (cr[i] > cr[best]) best = i;
-    const by = Math.floor(best / nx);
-    const bx = best % nx;
-    const at = (y: number, x: number) => cr[((y + ny) % ny) * nx + ((x + nx) % nx)];
-    const c = at(by, bx);
-    const sub = (m: number, p: number) => {
-      // Parabola through log values: the vertex of a sampled Gaussian exactly.
-      const l0 = Math.log(Math.max(m, c * 1e-6));
-      const l1 = Math.log(c);
-      const l2 = Math.log(Math.max(p, c * 1e-6));
-      const den = l0 - 2 * l1 + l2;
-      return den < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (l0 - l2)) / den)) : 0;
-    };
-    const dy = (by > ny / 2 ? by - ny : by) + sub(at(by - 1, bx), at(by + 1, bx));
-    const dx = (bx > nx / 2 ? bx - nx : bx) + sub(at(by, bx - 1), at(by, bx + 1));
+    const by0 = Math.floor(best / nx);
+    const bx0 = best % nx;
+    const by = by0 > ny / 2 ? by0 - ny : by0;
+    const bx = bx0 > nx / 2 ? bx0 - nx : bx0;
+    const { dy, dx } = this.refine(wr, wi, by, bx);
     return { dx, dy };
+  }
+
+  /**
+   * Sub-pixel peak: the correlation sum_k W(k) e^{2 pi i k.tau} evaluated on a grid of 1/UP pixel
+   * within one pixel of the integer peak (an upsampled DFT, as Guizar-Sicairos et al. 2008, by two
+   * small matrix products), then the vertex of a parabola through the grid maximum and its neighbours.
+   */
+  private refine(wr: Float64Array, wi: Float64Array, by: number, bx: number): { dy: number; dx: number } {
+    const { ny, nx } = this;
+    const UP = 20;
+    const m = 2 * UP + 1;
+    const taus = (c: number) => Float64Array.from({ length: m }, (_, j) => c + (j - UP) / UP);
+    const ty = taus(by);
+    const tx = taus(bx);
+    const freq = (k: number, n: number) => (k <= n / 2 ? k : k - n) / n;
+    // A[ky, j] = sum_kx W[ky, kx] e^{2 pi i fx tx_j}: ny x m complex.
+    const ar = new Float64Array(ny * m);
+    const ai = new Float64Array(ny * m);
+    const exr = new Float64Array(nx * m);
+    const exi = new Float64Array(nx * m);
+    for (let kx = 0; kx < nx; kx++) {
+      const f = freq(kx, nx);
+      for (let j = 0; j < m; j++) {
+        exr[kx * m + j] = Math.cos(2 * Math.PI * f * tx[j]);
+        exi[kx * m + j] = Math.sin(2 * Math.PI * f * tx[j]);
+      }
+    }
+    for (let ky = 0; ky < ny; ky++) {
+      for (let kx = 0; kx < nx; kx++) {
+        const r = wr[ky * nx + kx];
+        const i = wi[ky * nx + kx];
+        if (r === 0 && i === 0) continue;
+        for (let j = 0; j < m; j++) {
+          const er = exr[kx * m + j];
+          const ei = exi[kx * m + j];
+          ar[ky * m + j] += r * er - i * ei;
+          ai[ky * m + j] += r * ei + i * er;
+        }
+      }
+    }
+    const c = new Float64Array(m * m);
+    for (let ky = 0; ky < ny; ky++) {
+      const f = freq(ky, ny);
+      for (let a = 0; a < m; a++) {
+        const er = Math.cos(2 * Math.PI * f * ty[a]);
+        const ei = Math.sin(2 * Math.PI * f * ty[a]);
+        for (let j = 0; j < m; j++) c[a * m + j] += ar[ky * m + j] * er - ai[ky * m + j] * ei;
+      }
+    }
+    let best = 0;
+    for (let i = 1; i < c.length; i++) if (c[i] > c[best]) best = i;
+    const a = Math.floor(best / m);
+    const j = best % m;
+    const vertex = (lo: number, mid: number, hi: number) => {
+      const den = lo - 2 * mid + hi;
+      return den < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (lo - hi)) / den)) : 0;
+    };
+    const fa = a > 0 && a < m - 1 ? vertex(c[(a - 1) * m + j], c[best], c[(a + 1) * m + j]) : 0;
+    const fj = j > 0 && j < m - 1 ? vertex(c[best - 1], c[best], c[best + 1]) : 0;
+    return { dy: ty[a] + fa / UP, dx: tx[j] + fj / UP };
   }
 }
 

@@ -57,8 +57,8 @@ export function plantedMotion(n: number, seed = 1) {
   return { frames, Ly, Lx, blobs, a };
 }
 
-/** Smooth periodic-free texture: a sum of random low-frequency cosines, evaluated anywhere. */
-export function texture(seed: number, nWaves = 24, maxFreq = 0.12): (y: number, x: number) => number {
+/** Smooth broadband texture: a sum of many random cosines (up to maxFreq cycles/pixel), evaluated anywhere (exact sub-pixel shifts). */
+export function texture(seed: number, nWaves = 300, maxFreq = 0.25): (y: number, x: number) => number {
   const rng = new Rng(seed);
   const waves = Array.from({ length: nWaves }, () => {
     const f = maxFreq * (0.2 + 0.8 * rng.uniform());
