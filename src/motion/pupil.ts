@@ -3,11 +3,13 @@
  *
  * Pupil (after Facemap's pupil.fit_gaussian): the ROI is inverted (v = 255 - I) so the pupil is
  * bright; reflections of the light source (I >= `reflector`) are filled with the mean of the
- * nearest non-reflection pixels; pixels get weight w = max(0, v - saturation) (the default
- * saturation is midway between the median and the 99th percentile of v, i.e. between the
- * background and the pupil); a weighted 2-D Gaussian (mean and covariance) is fitted, then refitted
- * 5 times on the pixels within 1.5x the fitted ellipse (Mahalanobis distance <= 3), which drops
- * dark pixels away from the pupil (eyelashes, corners).
+ * nearest non-reflection pixels; pixels get weight w = clamp((v - saturation) / (hi - saturation),
+ * 0, 1), hi = the 99th percentile of v (the pupil's level), so a pixel's weight is about the
+ * fraction of it the pupil covers (default saturation: the background, the median of v, plus 3
+ * noise std estimated by the MAD, at most midway to hi); starting from a disk at the darkest
+ * blob (maximum of the weights box-blurred over half that disk's radius) with the area the weights add up to, a weighted 2-D Gaussian (mean and covariance) is fitted
+ * 5 times on the pixels within 1.5x the previous fit's ellipse (Mahalanobis distance <= 3), which
+ * drops dark pixels away from the pupil (eyelashes, corners).
  *
  * Scaling: a uniformly dark ellipse with semi-axes a, b has covariance eigenvalues a^2/4, b^2/4,
  * so sv_i = 4 lambda_i are the squared semi-axes, axlen = sqrt(sv) (pixels) and
@@ -16,7 +18,7 @@
 import { ParamError, ShapeError } from '../errors';
 
 export interface PupilOptions {
-  /** Inverted grey level (255 - I) below which pixels get no weight; default automatic (see module comment). */
+  /** Inverted grey level (255 - I) at and below which pixels get no weight; default automatic (see module comment). */
   readonly saturation?: number;
   /** Grey levels at or above this are reflections and are filled; default 200. */
   readonly reflector?: number;
@@ -59,16 +61,26 @@ export function fitPupil(frame: ArrayLike<number>, Ly: number, Lx: number, opts:
     if (frame[i] >= reflector) refl[i] = 1;
   }
   fillReflections(v, refl, Ly, Lx);
-  let sat = opts.saturation;
-  if (sat === undefined) {
-    const sorted = Float64Array.from(v).sort();
-    sat = 0.5 * (percentile(sorted, 0.5) + percentile(sorted, 0.99));
-  }
+  const sorted = Float64Array.from(v).sort();
+  const bg = percentile(sorted, 0.5);
+  const hi = percentile(sorted, 0.99);
+  const dev = Float64Array.from(v, (x) => Math.abs(x - bg)).sort();
+  const noise = 1.4826 * percentile(dev, 0.5);
+  const lo = opts.saturation ?? Math.min(bg + 3 * noise, 0.5 * (bg + hi));
   const w = new Float64Array(n);
-  for (let i = 0; i < n; i++) w[i] = Math.max(0, v[i] - sat);
-  const mask = new Uint8Array(n).fill(1);
-  let fit = gaussianMoments(w, mask, Ly, Lx);
-  for (let it = 0; it < iterations && fit; it++) {
+  if (hi > lo) for (let i = 0; i < n; i++) w[i] = Math.min(1, Math.max(0, (v[i] - lo) / (hi - lo)));
+  const all = new Uint8Array(n).fill(1);
+  let fit = gaussianMoments(w, all, Ly, Lx);
+  if (!fit) return { area: NaN, cy: NaN, cx: NaN, axlen: [NaN, NaN], axdir: [[NaN, NaN], [NaN, NaN]] };
+  // Start from the darkest blob (maximum of the weights box-blurred over half the radius below), as a disk of the area
+  // the weights add up to: other dark pixels (lashes, corners) then fall outside the first mask.
+  let total = 0;
+  for (let i = 0; i < n; i++) total += w[i];
+  const r2 = total / Math.PI;
+  const c0 = blurredArgmax(w, Ly, Lx, Math.max(2, Math.round(0.5 * Math.sqrt(r2))));
+  fit = { my: c0.y, mx: c0.x, cyy: r2 / 4, cxx: r2 / 4, cxy: 0 };
+  const mask = new Uint8Array(n);
+  for (let it = 0; it < iterations; it++) {
     const { my, mx, cyy, cxx, cxy } = fit;
     const det = cyy * cxx - cxy * cxy;
     if (!(det > 0)) break;
@@ -107,6 +119,24 @@ export function fitPupil(frame: ArrayLike<number>, Ly: number, Lx: number, opts:
       [-ex, ey],
     ],
   };
+}
+
+function blurredArgmax(w: Float64Array, Ly: number, Lx: number, r: number): { y: number; x: number } {
+  let best = -1;
+  let by = 0;
+  let bx = 0;
+  for (let y = 0; y < Ly; y++) {
+    for (let x = 0; x < Lx; x++) {
+      let s = 0;
+      for (let yy = Math.max(0, y - r); yy <= Math.min(Ly - 1, y + r); yy++) for (let xx = Math.max(0, x - r); xx <= Math.min(Lx - 1, x + r); xx++) s += w[yy * Lx + xx];
+      if (s > best) {
+        best = s;
+        by = y;
+        bx = x;
+      }
+    }
+  }
+  return { y: by, x: bx };
 }
 
 function gaussianMoments(w: Float64Array, mask: Uint8Array, Ly: number, Lx: number) {
