@@ -1,0 +1,459 @@
+/**
+ * Motion and movie SVDs of behaviour videos (Facemap's `process.run`), as an estimator:
+ * `const m = await new MotionSVD({ sbin: 4, rois }).fit(files); const r = await m.transform(files)`.
+ *
+ * Frames are binned (mean over sbin x sbin blocks) and, for several simultaneously recorded
+ * videos, concatenated pixel-wise: a binned frame is a vector of P = sum_v Lyb_v * Lxb_v values,
+ * video 0's pixels first, each video row-major. A "target" is the whole binned frame or the binned
+ * box of one motion/movie ROI (binned rows floor(y0/sbin) .. ceil(y1/sbin)-1, clipped to the
+ * binned frame; same for columns).
+ *
+ * fit:
+ *  1. avgframe (P) = mean of up to `nMeanFrames` frames sampled in `nMeanChunks` evenly spaced
+ *     chunks; avgmotion (P) = mean of |X_t - X_{t-1}| over consecutive frames within those chunks.
+ *  2. Up to `nMaskChunks` evenly spaced chunks of `maskChunkLength` frames: per target, motion =
+ *     |diff(X)| - avgmotion (rows: the frames of the chunk but its first), movie = X - avgframe;
+ *     keep V*S of its `chunkComponents`-component SVD (pixels x components).
+ *  3. Masks U (pixels x nComponents) = left singular vectors of the concatenation of those blocks;
+ *     deterministic signs (largest-|entry| of each column positive). Memory: the blocks,
+ *     P_target x (nMaskChunks * chunkComponents) floats, independent of the video's length.
+ * transform: every frame in chunks of `projectionChunk` (streamed: memory is one chunk plus the
+ *  outputs): motSVD = (|X_t - X_{t-1}| - avgmotion) @ U, movSVD = (X_t - avgframe) @ U, motion
+ *  energy = sum over the target's binned pixels of |X_t - X_{t-1}|. Differences across chunk
+ *  boundaries use the previous chunk's last frame; frame 0 has no predecessor and its difference
+ *  is 0 (so motion[0] = 0 and motSVD[0] = -avgmotion @ U). Facemap's off-by-one in the first chunk
+ *  is not copied. Pupil, blink and running ROIs are computed in the same pass on unbinned crops.
+ */
+import { NotFittedError, ParamError } from '../errors';
+import { binFrames } from '../io/video';
+import { matmul, randomizedSvd, type Matrix } from '../engine/linalg';
+import { blinkValue, PupilTracker, type PupilTraces } from './pupil';
+import { PhaseCorrelator } from './running';
+import { validateRois, type RoiSpec } from './rois';
+import { videoSource, type FrameSource } from './source';
+
+export type MotionStage = 'mean' | 'masks' | 'project';
+
+export interface MotionSVDConfig {
+  /** Spatial binning factor, integer >= 1; default 4. */
+  sbin: number;
+  /** Spatial masks (components) kept per target, integer >= 1; default 500 (fewer when the data has fewer). */
+  nComponents: number;
+  /** Components kept from each mask chunk's SVD, integer >= 1; default 250. */
+  chunkComponents: number;
+  /** Motion SVD of the whole (concatenated) frame; default true. Motion ROIs are processed either way. */
+  motion: boolean;
+  /** Movie SVD (frames - mean frame) of the whole frame; default false. */
+  movie: boolean;
+  /** ROIs (see rois.ts); default none. */
+  rois: RoiSpec[];
+  /** Frames sampled for the mean frame and mean motion; default 1000. */
+  nMeanFrames: number;
+  /** Evenly spaced chunks those frames come in; default 10. */
+  nMeanChunks: number;
+  /** Frames per mask chunk; default 1000. */
+  maskChunkLength: number;
+  /** Mask chunks (at most; fewer when the video is shorter than this many chunks); default 15. */
+  nMaskChunks: number;
+  /** Frames per projection chunk; default 500. */
+  projectionChunk: number;
+  /** Seed of the randomized SVDs; default 0. */
+  seed: number;
+  /** Progress: `done` of `total` frames of each stage. */
+  onProgress?: (stage: MotionStage, done: number, total: number) => void;
+}
+
+export const DEFAULT_MOTION_SVD_CONFIG: Readonly<Omit<MotionSVDConfig, 'onProgress'>> = Object.freeze({
+  sbin: 4,
+  nComponents: 500,
+  chunkComponents: 250,
+  motion: true,
+  movie: false,
+  rois: [],
+  nMeanFrames: 1000,
+  nMeanChunks: 10,
+  maskChunkLength: 1000,
+  nMaskChunks: 15,
+  projectionChunk: 500,
+  seed: 0,
+});
+
+/** Fills defaults and checks every field; throws ParamError naming the field. */
+export function resolveMotionSVDConfig(partial: Partial<MotionSVDConfig> = {}): MotionSVDConfig {
+  const c: MotionSVDConfig = { ...DEFAULT_MOTION_SVD_CONFIG, ...partial, rois: validateRois(partial.rois ?? []) };
+  for (const k of ['sbin', 'nComponents', 'chunkComponents', 'nMeanFrames', 'nMeanChunks', 'maskChunkLength', 'nMaskChunks', 'projectionChunk'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) throw new ParamError(k, c[k], 'an integer >= 1');
+  }
+  if (c.maskChunkLength < 2) throw new ParamError('maskChunkLength', c.maskChunkLength, 'an integer >= 2 (motion needs 2 frames)');
+  if (!Number.isInteger(c.seed)) throw new ParamError('seed', c.seed, 'an integer');
+  for (const k of ['motion', 'movie'] as const) if (typeof c[k] !== 'boolean') throw new ParamError(k, c[k], 'true or false');
+  if (c.onProgress !== undefined && typeof c.onProgress !== 'function') throw new ParamError('onProgress', c.onProgress, 'a function');
+  return c;
+}
+
+/** Binned layout of one video inside the concatenated frame. */
+export interface VideoLayout {
+  /** Unbinned frame size. */
+  Ly: number;
+  Lx: number;
+  /** Binned frame size (floor(L / sbin)). */
+  Lyb: number;
+  Lxb: number;
+  /** Index of its first pixel in the concatenated binned frame. */
+  offset: number;
+}
+
+/** A whole frame or ROI that gets its own masks. */
+export interface SvdTarget {
+  kind: 'motion' | 'movie';
+  /** Index into config.rois, or null for the whole (concatenated) frame. */
+  roi: number | null;
+  /** Pixels (indices into the concatenated binned frame), or null for all of them. */
+  pixels: Int32Array | null;
+  /** Binned box size (Ly x Lx = pixels), or null for the whole frame of several videos. */
+  Ly: number | null;
+  Lx: number | null;
+}
+
+/** Learned state of one target. */
+export interface FittedTarget extends SvdTarget {
+  /** pixels x k spatial masks, orthonormal columns. */
+  masks: Matrix;
+  /** k singular values of the concatenated chunk blocks (descending). */
+  sv: Float32Array;
+}
+
+/** Output of MotionSVD.transform. Lists are ordered like the model's targets of each kind. */
+export interface MotionSVDResult {
+  nFrames: number;
+  /** Per motion target: nFrames x k projections. */
+  motSVD: Matrix[];
+  /** Per movie target: nFrames x k projections. */
+  movSVD: Matrix[];
+  /** Per motion target: nFrames motion energy (sum of |diff| over its binned pixels; frame 0 is 0). */
+  motion: Float32Array[];
+  /** Per pupil ROI. */
+  pupil: PupilTraces[];
+  /** Per blink ROI: nFrames mean grey level of the ROI. */
+  blink: Float32Array[];
+  /** Per running ROI: dx, dy (nFrames each, pixels per frame; see running.ts for the sign). */
+  running: { dx: Float32Array; dy: Float32Array }[];
+}
+
+/** Evenly spaced chunk starts: n chunks of `len` frames within nFrames (numpy linspace, floored). */
+function chunkStarts(nFrames: number, len: number, n: number): number[] {
+  if (n === 1) return [0];
+  return Array.from({ length: n }, (_, i) => Math.floor((i * (nFrames - len)) / (n - 1)));
+}
+
+function gather(X: Float32Array, n: number, P: number, pixels: Int32Array | null): Float32Array {
+  if (!pixels) return X;
+  const m = pixels.length;
+  const out = new Float32Array(n * m);
+  for (let t = 0; t < n; t++) for (let j = 0; j < m; j++) out[t * m + j] = X[t * P + pixels[j]];
+  return out;
+}
+
+export class MotionSVD {
+  readonly config: MotionSVDConfig;
+  /** Binned layout of each video (after fit). */
+  layout: VideoLayout[] | null = null;
+  /** Pixels of the concatenated binned frame. */
+  nPixels = 0;
+  /** P: mean binned frame and mean |diff| (after fit). */
+  avgframe: Float32Array | null = null;
+  avgmotion: Float32Array | null = null;
+  /** Targets with their masks (after fit): motion targets first, then movie targets. */
+  targets: FittedTarget[] = [];
+  /** Names of the videos fitted. */
+  names: string[] = [];
+
+  constructor(config: Partial<MotionSVDConfig> = {}) {
+    this.config = resolveMotionSVDConfig(config);
+  }
+
+  get motionTargets(): FittedTarget[] {
+    return this.targets.filter((t) => t.kind === 'motion');
+  }
+  get movieTargets(): FittedTarget[] {
+    return this.targets.filter((t) => t.kind === 'movie');
+  }
+
+  /** Binned, concatenated frames of one source chunk: n x P. */
+  private binned(views: (Uint8Array | Float32Array)[], n: number): Float32Array {
+    const layout = this.layout!;
+    const P = this.nPixels;
+    if (layout.length === 1 && this.config.sbin === 1) return Float32Array.from(views[0]);
+    const X = new Float32Array(n * P);
+    layout.forEach((l, v) => {
+      const b = binFrames(views[v], n, l.Ly, l.Lx, this.config.sbin).frames;
+      const m = l.Lyb * l.Lxb;
+      if (layout.length === 1) X.set(b);
+      else for (let t = 0; t < n; t++) X.set(b.subarray(t * m, (t + 1) * m), t * P + l.offset);
+    });
+    return X;
+  }
+
+  private planTargets(): SvdTarget[] {
+    const { rois, sbin } = this.config;
+    const layout = this.layout!;
+    const whole = (kind: 'motion' | 'movie'): SvdTarget => ({
+      kind,
+      roi: null,
+      pixels: null,
+      Ly: layout.length === 1 ? layout[0].Lyb : null,
+      Lx: layout.length === 1 ? layout[0].Lxb : null,
+    });
+    const fromRoi = (i: number): SvdTarget => {
+      const r = rois[i];
+      const l = layout[r.video ?? 0];
+      const yb0 = Math.floor(r.box.y0 / sbin);
+      const xb0 = Math.floor(r.box.x0 / sbin);
+      const yb1 = Math.min(l.Lyb, Math.ceil(r.box.y1 / sbin));
+      const xb1 = Math.min(l.Lxb, Math.ceil(r.box.x1 / sbin));
+      if (yb0 >= yb1 || xb0 >= xb1) {
+        throw new ParamError(`rois[${i}].box`, JSON.stringify(r.box), `a box that covers at least one binned pixel (binned frame ${l.Lyb} x ${l.Lxb}, sbin ${sbin})`);
+      }
+      const pixels = new Int32Array((yb1 - yb0) * (xb1 - xb0));
+      let k = 0;
+      for (let y = yb0; y < yb1; y++) for (let x = xb0; x < xb1; x++) pixels[k++] = l.offset + y * l.Lxb + x;
+      return { kind: r.type as 'motion' | 'movie', roi: i, pixels, Ly: yb1 - yb0, Lx: xb1 - xb0 };
+    };
+    const out: SvdTarget[] = [];
+    if (this.config.motion) out.push(whole('motion'));
+    rois.forEach((r, i) => r.type === 'motion' && out.push(fromRoi(i)));
+    if (this.config.movie) out.push(whole('movie'));
+    rois.forEach((r, i) => r.type === 'movie' && out.push(fromRoi(i)));
+    return out;
+  }
+
+  /**
+   * Learns the mean frame, mean motion and the masks of every target from `videos` (file paths,
+   * read in lockstep, or a FrameSource). Returns this.
+   */
+  async fit(videos: readonly string[] | FrameSource): Promise<this> {
+    const src = await asSource(videos);
+    const c = this.config;
+    validateRois(c.rois, src.sizes);
+    const nFrames = src.nFrames;
+    if (nFrames < 2) throw new ParamError('videos', `${nFrames} frame`, 'at least 2 frames');
+    let offset = 0;
+    this.layout = src.sizes.map((s, v) => {
+      const Lyb = Math.floor(s.Ly / c.sbin);
+      const Lxb = Math.floor(s.Lx / c.sbin);
+      if (Lyb < 1 || Lxb < 1) throw new ParamError('sbin', c.sbin, `at most ${Math.min(s.Ly, s.Lx)} (video ${v} is ${s.Ly} x ${s.Lx})`);
+      const l = { Ly: s.Ly, Lx: s.Lx, Lyb, Lxb, offset };
+      offset += Lyb * Lxb;
+      return l;
+    });
+    this.nPixels = offset;
+    this.names = [...src.names];
+    const P = offset;
+    const plan = this.planTargets();
+    const progress = c.onProgress ?? (() => undefined);
+
+    // 1. Mean frame and mean motion.
+    const nMean = Math.min(c.nMeanFrames, nFrames);
+    let nChunks = Math.min(c.nMeanChunks, Math.floor(nMean / 2));
+    if (nChunks < 1) nChunks = 1;
+    const meanLen = Math.floor(nMean / nChunks);
+    const avgframe = new Float64Array(P);
+    const avgmotion = new Float64Array(P);
+    let nf = 0;
+    let nd = 0;
+    for (const s of chunkStarts(nFrames, meanLen, nChunks)) {
+      let prev: Float32Array | null = null;
+      for await (const ch of src.read(s, meanLen, meanLen)) {
+        const X = this.binned(ch.views, ch.n);
+        for (let t = 0; t < ch.n; t++) {
+          const row = X.subarray(t * P, (t + 1) * P);
+          for (let j = 0; j < P; j++) avgframe[j] += row[j];
+          if (prev) for (let j = 0; j < P; j++) avgmotion[j] += Math.abs(row[j] - prev[j]);
+          if (prev) nd++;
+          prev = row;
+          nf++;
+        }
+        progress('mean', nf, nChunks * meanLen);
+      }
+    }
+    this.avgframe = Float32Array.from(avgframe, (x) => x / nf);
+    this.avgmotion = Float32Array.from(avgmotion, (x) => (nd > 0 ? x / nd : 0));
+
+    // 2. Per-chunk SVD blocks.
+    const len = Math.min(c.maskChunkLength, nFrames);
+    const nMask = Math.min(c.nMaskChunks, Math.max(1, Math.floor(nFrames / len)));
+    const blocks: Matrix[][] = plan.map(() => []);
+    let done = 0;
+    for (const s of chunkStarts(nFrames, len, nMask)) {
+      for await (const ch of src.read(s, len, len)) {
+        const X = this.binned(ch.views, ch.n);
+        plan.forEach((tg, ti) => {
+          const m = tg.pixels ? tg.pixels.length : P;
+          const D = this.centred(tg, X, ch.n, null);
+          const rows = D.length / m;
+          const k = Math.min(c.chunkComponents, rows, m);
+          const { V, S } = randomizedSvd({ data: D, rows, cols: m }, k, { seed: c.seed });
+          for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) V.data[i * k + j] *= S[j];
+          blocks[ti].push(V);
+        });
+        done += ch.n;
+        progress('masks', done, nMask * len);
+      }
+    }
+
+    // 3. SVD of the concatenated blocks.
+    this.targets = plan.map((tg, ti) => {
+      const m = tg.pixels ? tg.pixels.length : P;
+      const cols = blocks[ti].reduce((a, b) => a + b.cols, 0);
+      const C = new Float32Array(m * cols);
+      let c0 = 0;
+      for (const b of blocks[ti]) {
+        for (let i = 0; i < m; i++) C.set(b.data.subarray(i * b.cols, (i + 1) * b.cols), i * cols + c0);
+        c0 += b.cols;
+      }
+      blocks[ti] = [];
+      const k = Math.min(c.nComponents, m, cols);
+      const { U, S } = randomizedSvd({ data: C, rows: m, cols }, k, { seed: c.seed });
+      return { ...tg, masks: U, sv: S };
+    });
+    return this;
+  }
+
+  /**
+   * The target's data for a chunk X (n x P): motion |X_t - X_{t-1}| - avgmotion for t = 1..n-1
+   * (n-1 rows) when `prev` is null, else for t = 0..n-1 with X_{-1} = prev; movie X - avgframe (n rows).
+   */
+  private centred(tg: SvdTarget, X: Float32Array, n: number, prev: Float32Array | null): Float32Array {
+    const P = this.nPixels;
+    const px = tg.pixels;
+    const m = px ? px.length : P;
+    if (tg.kind === 'movie') {
+      const out = new Float32Array(n * m);
+      for (let t = 0; t < n; t++) for (let j = 0; j < m; j++) {
+        const p = px ? px[j] : j;
+        out[t * m + j] = X[t * P + p] - this.avgframe![p];
+      }
+      return out;
+    }
+    const t0 = prev ? 0 : 1;
+    const out = new Float32Array((n - t0) * m);
+    for (let t = t0; t < n; t++) {
+      for (let j = 0; j < m; j++) {
+        const p = px ? px[j] : j;
+        const before = t === 0 ? prev![p] : X[(t - 1) * P + p];
+        out[(t - t0) * m + j] = Math.abs(X[t * P + p] - before) - this.avgmotion![p];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Projects every frame of `videos` (the same videos, or others of the same sizes) onto the
+   * masks, and computes motion energy, pupil, blink and running traces. Streams in chunks of
+   * `projectionChunk` frames.
+   * @throws NotFittedError before fit.
+   */
+  async transform(videos: readonly string[] | FrameSource): Promise<MotionSVDResult> {
+    if (!this.layout || !this.avgframe || !this.avgmotion) throw new NotFittedError('MotionSVD');
+    const src = await asSource(videos);
+    const layout = this.layout;
+    src.sizes.forEach((s, v) => {
+      if (!layout[v] || s.Ly !== layout[v].Ly || s.Lx !== layout[v].Lx) {
+        throw new ParamError(`videos[${v}] size`, `${s.Ly} x ${s.Lx}`, `the size fitted (${layout.map((l) => `${l.Ly} x ${l.Lx}`).join(', ')})`);
+      }
+    });
+    if (src.sizes.length !== layout.length) throw new ParamError('videos', `${src.sizes.length} videos`, `${layout.length}, as fitted`);
+    const c = this.config;
+    const P = this.nPixels;
+    const N = src.nFrames;
+    const progress = c.onProgress ?? (() => undefined);
+    const outs = this.targets.map((tg) => ({ rows: N, cols: tg.masks.cols, data: new Float32Array(N * tg.masks.cols) }));
+    const energy = this.targets.map((tg) => (tg.kind === 'motion' ? new Float32Array(N) : null));
+    // Offsets subtracted from every projection: avgmotion @ U and avgframe @ U.
+    const offsets = this.targets.map((tg) => {
+      const avg = tg.kind === 'motion' ? this.avgmotion! : this.avgframe!;
+      const a = gather(avg, 1, P, tg.pixels);
+      return matmul({ data: a, rows: 1, cols: a.length }, tg.masks).data;
+    });
+    const rois = c.rois;
+    const pupils = new Map<number, PupilTracker>();
+    const blinks = new Map<number, Float32Array>();
+    const runs = new Map<number, { pc: PhaseCorrelator; dx: Float32Array; dy: Float32Array }>();
+    rois.forEach((r, i) => {
+      const h = r.box.y1 - r.box.y0;
+      const w = r.box.x1 - r.box.x0;
+      if (r.type === 'pupil') pupils.set(i, new PupilTracker(h, w, { y: r.box.y0, x: r.box.x0 }, r.options));
+      if (r.type === 'blink') blinks.set(i, new Float32Array(N));
+      if (r.type === 'running') runs.set(i, { pc: new PhaseCorrelator(h, w, r.options), dx: new Float32Array(N), dy: new Float32Array(N) });
+    });
+    let prev: Float32Array | null = null;
+    for await (const ch of src.read(0, N, c.projectionChunk)) {
+      const X = this.binned(ch.views, ch.n);
+      const before = prev ?? X.slice(0, P);
+      this.targets.forEach((tg, ti) => {
+        const m = tg.pixels ? tg.pixels.length : P;
+        if (tg.kind === 'motion') {
+          // |diff| without the mean, for the energy; the projection subtracts avgmotion @ U after.
+          const D = new Float32Array(ch.n * m);
+          const e = energy[ti]!;
+          for (let t = 0; t < ch.n; t++) {
+            let s = 0;
+            for (let j = 0; j < m; j++) {
+              const p = tg.pixels ? tg.pixels[j] : j;
+              const d = Math.abs(X[t * P + p] - (t === 0 ? before[p] : X[(t - 1) * P + p]));
+              D[t * m + j] = d;
+              s += d;
+            }
+            e[ch.start + t] = s;
+          }
+          this.project(D, ch.n, m, tg.masks, offsets[ti], outs[ti], ch.start);
+        } else {
+          this.project(gather(X, ch.n, P, tg.pixels), ch.n, m, tg.masks, offsets[ti], outs[ti], ch.start);
+        }
+      });
+      prev = X.slice((ch.n - 1) * P);
+      for (const [i, r] of rois.entries()) {
+        if (r.type === 'motion' || r.type === 'movie') continue;
+        const v = r.video ?? 0;
+        const { Ly, Lx } = layout[v];
+        const h = r.box.y1 - r.box.y0;
+        const w = r.box.x1 - r.box.x0;
+        const crop = new Float32Array(h * w);
+        for (let t = 0; t < ch.n; t++) {
+          const f = ch.views[v];
+          for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) crop[y * w + x] = f[(t * Ly + r.box.y0 + y) * Lx + r.box.x0 + x];
+          if (r.type === 'pupil') pupils.get(i)!.push(crop);
+          else if (r.type === 'blink') blinks.get(i)![ch.start + t] = blinkValue(crop);
+          else {
+            const run = runs.get(i)!;
+            const s = run.pc.next(crop);
+            run.dx[ch.start + t] = s.dx;
+            run.dy[ch.start + t] = s.dy;
+          }
+        }
+      }
+      progress('project', ch.start + ch.n, N);
+    }
+    return {
+      nFrames: N,
+      motSVD: outs.filter((_, i) => this.targets[i].kind === 'motion'),
+      movSVD: outs.filter((_, i) => this.targets[i].kind === 'movie'),
+      motion: energy.filter((e) => e !== null) as Float32Array[],
+      pupil: [...pupils.values()].map((p) => p.traces()),
+      blink: [...blinks.values()],
+      running: [...runs.values()].map(({ dx, dy }) => ({ dx, dy })),
+    };
+  }
+
+  private project(D: Float32Array, n: number, m: number, U: Matrix, off: Float32Array, out: Matrix, start: number): void {
+    const V = matmul({ data: D, rows: n, cols: m }, U).data;
+    const k = U.cols;
+    for (let t = 0; t < n; t++) for (let j = 0; j < k; j++) out.data[(start + t) * k + j] = V[t * k + j] - off[j];
+  }
+}
+
+async function asSource(videos: readonly string[] | FrameSource): Promise<FrameSource> {
+  if (Array.isArray(videos)) return videoSource(videos as readonly string[]);
+  if (typeof videos === 'string') return videoSource([videos]);
+  return videos as FrameSource;
+}
