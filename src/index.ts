@@ -8,3 +8,5 @@ export * from './plot';
 export * from './synth';
 export { progressBar, type ProgressBar } from './util/progress';
 export * from './pose';
+export * from './motion';
+export * from './neural';

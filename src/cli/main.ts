@@ -7,10 +7,11 @@
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
 import { demoCommand } from './demo';
 import { infoCommand } from './info';
+import { svdCommand } from './svd';
 import { synthCommand } from './synth';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, demoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, svdCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
