@@ -468,6 +468,6 @@ export async function fineTune(
 ): Promise<PoseTrainResult & { baseCard: ModelCard }> {
   const data = options.data ?? loadLabelledFrames(labels);
   const { model, card } = await loadModel(baseDir);
-  const result = await fineTuneModel(model, card.keypoints, card.channels, labels, { box: card.box, ...config }, { ...options, data });
+  const result = await fineTuneModel(model, card.keypoints, card.channels, labels, { ...config, box: config.box === undefined ? card.box : config.box }, { ...options, data });
   return { ...result, baseCard: card };
 }
