@@ -1,4 +1,4 @@
-/** Keypoint tracking: FMnet, preprocessing, targets, loss, decoding, augmentation, optimiser. */
+/** Keypoint tracking: FMnet, preprocessing, targets, loss, decoding, augmentation, optimiser, training, evaluation, model folders. */
 export {
   FMNET_CHANNELS,
   TorchMaxPool2d,
@@ -34,3 +34,24 @@ export { AdamW, facemapLearningRate } from './optim';
 export type { AdamWConfig } from './optim';
 export { fmnetTrainStep } from './train-step';
 export * from './labels';
+export { frameTransforms, modelInputSize, predictPose } from './predict';
+export type { PoseFrame, PredictOptions } from './predict';
+export { keypointErrors, poseMetrics, quantile } from './metrics';
+export type { ErrorSummary, MetricOptions, PoseMetrics } from './metrics';
+export {
+  FINE_TUNE_DEFAULTS,
+  HEAD_LAYERS,
+  TRAIN_DEFAULTS,
+  adaptHeads,
+  fineTune,
+  fineTuneModel,
+  loadLabelledFrames,
+  resolvePoseTrainConfig,
+  trainPoseModel,
+  trainValSplit,
+} from './train';
+export type { EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
+export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, saveModel } from './model-io';
+export type { ModelCard } from './model-io';
+export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
+export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';

@@ -1,0 +1,39 @@
+/** `facemap-ts evaluate`: pixel error and PCK of a model folder on labelled frames. */
+import { describeBackend, initBackend } from '../engine/backend';
+import { ParamError } from '../errors';
+import { evaluateModelDir } from '../pose/evaluate';
+import type { Command } from './command';
+import { parseOptions } from './command';
+import { numberOption, readLabelFiles } from './pose-args';
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'pixel error and PCK of a keypoint model on labelled frames',
+  help: [
+    'Usage: facemap-ts evaluate --model MODEL_DIR --labels FILE... [--batch N] [--quiet]',
+    '',
+    'Predicts every labelled frame (with the crop box the model was trained with) and prints a',
+    'human summary on stderr, then one JSON line of the metrics on stdout: pixel error mean, median',
+    'and 95th percentile, PCK at 5 and 10 px and at 5% of the crop side, overall and per keypoint',
+    '(missing labels ignored; errors in original-frame pixels).',
+  ].join('\n'),
+  async run(argv) {
+    const { values, positionals } = parseOptions(
+      argv,
+      { model: { type: 'string' }, labels: { type: 'string', multiple: true }, batch: { type: 'string' }, quiet: { type: 'boolean' } },
+      true,
+    );
+    if (!values.model) throw new ParamError('--model', undefined, 'a model folder written by facemap-ts train');
+    const labelFiles = [...(values.labels ?? []), ...positionals];
+    const labels = await readLabelFiles(labelFiles);
+    const backend = await initBackend();
+    if (!values.quiet) process.stderr.write(`${describeBackend(backend)}\n`);
+    const r = await evaluateModelDir(values.model, labels, { batchSize: numberOption('--batch', values.batch, 'int', 1), labelFile: labelFiles.join(', ') });
+    const m = r.metrics;
+    if (!values.quiet) {
+      process.stderr.write(`${m.n} labelled keypoints in ${r.indices.length} frames: mean ${m.mean.toFixed(2)} px, median ${m.median.toFixed(2)} px, p95 ${m.p95.toFixed(2)} px\n`);
+      for (const k of m.perKeypoint) process.stderr.write(`  ${k.keypoint.padEnd(16)} mean ${k.mean.toFixed(2)} px  (n ${k.n})\n`);
+    }
+    process.stdout.write(`${JSON.stringify({ model: values.model, frames: r.indices.length, ...m })}\n`);
+  },
+};

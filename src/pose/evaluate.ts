@@ -1,0 +1,171 @@
+/**
+ * Accuracy of a pose model on labelled frames, and k-fold cross-validation of training.
+ * Errors are in original-frame pixels (metrics.ts); the reference size of the fractional PCK is
+ * the side of each frame's crop square (the box, or the whole frame, padded square).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ParamError } from '../errors';
+import { kFold } from './labels/arrays';
+import type { LabelSet } from './labels/types';
+import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
+import { loadModel, type ModelCard } from './model-io';
+import { frameTransforms, predictPose } from './predict';
+import type { CropBox } from './preprocess';
+import {
+  type LabelledFrames,
+  type PoseTrainConfig,
+  type PoseTrainResult,
+  type TrainProgress,
+  fineTuneModel,
+  loadLabelledFrames,
+  trainPoseModel,
+} from './train';
+
+/** Options of {@link evaluatePose}. */
+export interface EvaluateOptions extends Omit<MetricOptions, 'referenceSize'> {
+  /** Crop box; default the whole frame. */
+  box?: CropBox | null;
+  /** Frames per forward pass. Default 8. */
+  batchSize?: number;
+  /** Evaluate only these frames (indices into the data). Default all. */
+  indices?: ArrayLike<number>;
+}
+
+/** Predictions and metrics on labelled frames. */
+export interface EvaluationResult {
+  metrics: PoseMetrics;
+  /** Frames evaluated (indices into the data). */
+  indices: number[];
+  /** Predictions x, y, likelihood, each [n*K] in original-frame pixels (n = indices.length). */
+  x: Float32Array;
+  y: Float32Array;
+  likelihood: Float32Array;
+}
+
+/**
+ * Predicts the labelled frames with `model` (its keypoints must be the data's, in order) and
+ * measures the error. Leaks no tensors.
+ */
+export function evaluatePose(model: tf.LayersModel, data: LabelledFrames, options: EvaluateOptions = {}): EvaluationResult {
+  const K = data.keypoints.length;
+  if ((model.outputs[0].shape[3] as number) !== K) throw new ParamError('model', model.outputs[0].shape[3], `a model with ${K} keypoints (${data.keypoints.join(', ')})`);
+  const indices = options.indices ? Array.from(options.indices) : data.frames.map((_, i) => i);
+  const frames = indices.map((i) => data.frames[i]);
+  const pred = predictPose(model, frames, { box: options.box, batchSize: options.batchSize });
+  const tx = new Float32Array(indices.length * K);
+  const ty = new Float32Array(indices.length * K);
+  indices.forEach((i, j) => {
+    tx.set(data.x.subarray(i * K, (i + 1) * K), j * K);
+    ty.set(data.y.subarray(i * K, (i + 1) * K), j * K);
+  });
+  const referenceSize = Float32Array.from(frameTransforms(frames, model.inputs[0].shape[1] as number, options.box), (t) => t.side);
+  const metrics = poseMetrics(pred, { x: tx, y: ty }, data.keypoints, { ...options, referenceSize });
+  return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
+}
+
+/** Loads a model folder and evaluates it on `labels` (whose keypoints must be the model's, in order). */
+export async function evaluateModelDir(dir: string, labels: LabelSet, options: EvaluateOptions & { labelFile?: string } = {}): Promise<EvaluationResult & { card: ModelCard }> {
+  const data = loadLabelledFrames(labels, { labelFile: options.labelFile });
+  const { model, card } = await loadModel(dir);
+  try {
+    if (card.keypoints.join('\u0000') !== data.keypoints.join('\u0000')) {
+      throw new ParamError('labels.keypoints', data.keypoints, `the model's keypoints ${JSON.stringify(card.keypoints)} in that order`);
+    }
+    return { ...evaluatePose(model, data, { box: card.box, ...options }), card };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Cross-validation result: one evaluation per fold and metrics of all held-out predictions pooled. */
+export interface CrossValidationResult {
+  k: number;
+  seed: number;
+  folds: { train: number[]; test: number[]; metrics: PoseMetrics; bestEpoch: number; seconds: number }[];
+  /** Metrics over every frame's held-out prediction (each frame is tested once). */
+  pooled: PoseMetrics;
+  /** Held-out predictions of every frame, x and y each [N*K], original-frame pixels. */
+  x: Float32Array;
+  y: Float32Array;
+}
+
+/** Options of {@link crossValidate}. */
+export interface CrossValidateOptions extends Omit<EvaluateOptions, 'indices' | 'box'> {
+  /** Run only the first `maxFolds` folds (for quick checks); pooled metrics then cover those frames. */
+  maxFolds?: number;
+  onProgress?: (fold: number, k: number, p: TrainProgress) => void;
+  onFoldDone?: (fold: number, k: number, metrics: PoseMetrics) => void;
+  /** Frames already read. */
+  data?: LabelledFrames;
+  /** Fine-tune from this model folder in each fold instead of training from scratch. */
+  baseDir?: string;
+}
+
+/**
+ * k-fold cross-validation (kFold with config.seed): per fold, trains on the other folds (with
+ * config.valFraction of them held out for checkpoint selection) and evaluates on the fold.
+ */
+export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = {}, k = 5, options: CrossValidateOptions = {}): Promise<CrossValidationResult> {
+  const data = options.data ?? loadLabelledFrames(labels);
+  const n = data.frames.length;
+  const K = data.keypoints.length;
+  const seed = config.seed ?? 0;
+  const folds = kFold(n, k, seed);
+  const nFolds = Math.min(k, options.maxFolds ?? k);
+  const x = new Float32Array(n * K).fill(NaN);
+  const y = new Float32Array(n * K).fill(NaN);
+  const tested: number[] = [];
+  const out: CrossValidationResult['folds'] = [];
+  for (let f = 0; f < nFolds; f++) {
+    const t0 = performance.now();
+    const train = Array.from(folds[f].train);
+    const test = Array.from(folds[f].test);
+    const inner = innerSplit(train, config.valFraction ?? 0.1, seed + f);
+    const trainOptions = { data, split: inner, onProgress: (p: TrainProgress) => options.onProgress?.(f, k, p) };
+    let result: PoseTrainResult;
+    if (options.baseDir) {
+      const { model, card } = await loadModel(options.baseDir);
+      result = await fineTuneModel(model, card.keypoints, card.channels, labels, config, trainOptions);
+    } else {
+      result = await trainPoseModel(labels, config, trainOptions);
+    }
+    try {
+      const ev = evaluatePose(result.model, data, { ...options, box: config.box ?? null, indices: test });
+      test.forEach((i, j) => {
+        x.set(ev.x.subarray(j * K, (j + 1) * K), i * K);
+        y.set(ev.y.subarray(j * K, (j + 1) * K), i * K);
+      });
+      tested.push(...test);
+      out.push({ train, test, metrics: ev.metrics, bestEpoch: result.bestEpoch, seconds: (performance.now() - t0) / 1000 });
+      options.onFoldDone?.(f, k, ev.metrics);
+    } finally {
+      result.model.dispose();
+    }
+  }
+  tested.sort((a, b) => a - b);
+  const pick = (a: Float32Array): Float32Array => {
+    const o = new Float32Array(tested.length * K);
+    tested.forEach((i, j) => o.set(a.subarray(i * K, (i + 1) * K), j * K));
+    return o;
+  };
+  const refSide = Float32Array.from(
+    frameTransforms(
+      tested.map((i) => data.frames[i]),
+      config.inputSize ?? 256,
+      config.box,
+    ),
+    (t) => t.side,
+  );
+  const pooled = poseMetrics({ x: pick(x), y: pick(y) }, { x: pick(data.x), y: pick(data.y) }, data.keypoints, { ...options, referenceSize: refSide });
+  return { k, seed, folds: out, pooled, x, y };
+}
+
+/** Seeded inner validation split of a fold's training frames (none when valFraction is 0 or too few frames). */
+function innerSplit(train: number[], valFraction: number, seed: number): { train: number[]; val: number[] } {
+  if (!(valFraction > 0) || train.length < 2) return { train, val: [] };
+  const nVal = Math.min(Math.max(Math.round(valFraction * train.length), 1), train.length - 1);
+  const folds = kFold(train.length, Math.max(2, Math.min(train.length, Math.round(train.length / nVal))), seed);
+  const val = Array.from(folds[0].test, (j) => train[j]);
+  const inVal = new Set(val);
+  return { train: train.filter((i) => !inVal.has(i)), val };
+}

@@ -1,0 +1,153 @@
+/**
+ * trainPoseModel / fineTune / saveModel / evaluate on 6 synthetic 64x64 faces with a tiny FMnet
+ * (channels [4, 8, 8, 8, 8], 64 px input): fast enough for every test run.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { FormatError, ParamError } from '../../src/errors';
+import {
+  HEAD_LAYERS,
+  crossValidate,
+  evaluatePose,
+  fineTune,
+  loadLabelledFrames,
+  loadModel,
+  predictPose,
+  resolvePoseTrainConfig,
+  saveModel,
+  trainPoseModel,
+  type LabelSet,
+} from '../../src/pose';
+import { TINY, tempDir, tinyLabelSet } from './pose-data';
+import { useWasm } from './setup';
+
+const weightsOf = (m: tf.LayersModel): number[][] => m.getWeights().map((w) => Array.from(w.dataSync()));
+
+describe('pose/train: training, fine-tuning, model folders', function () {
+  let dir: string;
+  let labels: LabelSet;
+  before(async () => {
+    await useWasm();
+    dir = tempDir('pose-train');
+    labels = tinyLabelSet(dir, 6);
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('validates its config with ParamError naming the field', () => {
+    assert.throws(() => resolvePoseTrainConfig({ epochs: 0 }), (e: unknown) => e instanceof ParamError && e.field === 'epochs');
+    assert.throws(() => resolvePoseTrainConfig({ batchSize: 8, microBatch: 3 }), (e: unknown) => e instanceof ParamError && e.field === 'microBatch');
+    assert.throws(() => resolvePoseTrainConfig({ valFraction: 1 }), (e: unknown) => e instanceof ParamError && e.field === 'valFraction');
+    assert.throws(() => resolvePoseTrainConfig({ inputSize: 50 }), (e: unknown) => e instanceof ParamError && e.field === 'inputSize');
+    const d = resolvePoseTrainConfig();
+    assert.equal(d.microBatch, d.batchSize);
+    assert.equal(d.inputSize, 256);
+  });
+
+  it('fails before training on a missing image, naming it', async () => {
+    const bad: LabelSet = { ...labels, frames: [...labels.frames, { image: 'labeled-data/s/nope.png', x: new Float32Array(3), y: new Float32Array(3) }] };
+    let progressed = false;
+    await assert.rejects(
+      trainPoseModel(bad, { ...TINY, epochs: 1 }, { onProgress: () => (progressed = true) }),
+      (e: unknown) => e instanceof FormatError && /nope\.png/.test(e.message),
+    );
+    assert.equal(progressed, false);
+  });
+
+  it('reduces loss and pixel error (original frame px) over a few epochs; no tensors leak; same seed -> same weights', async () => {
+    const data = loadLabelledFrames(labels);
+    const all = [0, 1, 2, 3, 4, 5];
+    // Validation on the training frames: this checks the pipeline (targets, decoding, mapping back
+    // to frame pixels), not generalisation, which 6 frames and 4-channel layers cannot show.
+    const cfg = { ...TINY, epochs: 12, batchSize: 2, lr: 2e-2, weightDecay: 0, augment: false as const, seed: 3 };
+    const before = tf.memory().numTensors;
+    const reports: number[] = [];
+    const a = await trainPoseModel(labels, cfg, { data, split: { train: all, val: all }, onProgress: (p) => p.epochDone && reports.push(p.epoch) });
+    assert.equal(tf.memory().numTensors - before, a.model.weights.length, 'training left tensors beyond the model weights');
+    assert.deepEqual(reports, [...Array(12).keys()]);
+    const h = a.history;
+    assert.ok(h[h.length - 1].loss < 0.7 * h[0].loss, `loss ${h.map((r) => r.loss.toFixed(2))}`);
+    assert.ok(a.bestValError < 0.7 * h[0].valError, `val error ${h.map((r) => r.valError.toFixed(2))}`);
+    assert.equal(a.bestValError, Math.min(...h.map((r) => r.valError)));
+    // The kept weights are the best epoch's: predicting again gives its error.
+    const ev = evaluatePose(a.model, data);
+    assert.ok(Math.abs(ev.metrics.mean - a.bestValError) < 1e-4, `${ev.metrics.mean} vs ${a.bestValError}`);
+
+    const b = await trainPoseModel(labels, cfg, { data, split: { train: all, val: all } });
+    assert.deepEqual(weightsOf(b.model), weightsOf(a.model));
+    b.model.dispose();
+    a.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('gradient accumulation: batch 4 as 2 x 2 trains (seeded split, augmentation on)', async () => {
+    const before = tf.memory().numTensors;
+    const r = await trainPoseModel(labels, { ...TINY, epochs: 2, batchSize: 4, microBatch: 2, valFraction: 0.34, seed: 1 });
+    assert.equal(r.split.val.length, 2);
+    assert.equal(r.split.train.length, 4);
+    assert.ok(r.history.every((e) => Number.isFinite(e.loss) && Number.isFinite(e.valError)));
+    r.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('save -> load reproduces predictions exactly; files are reproducible; fine-tuning to new keypoints re-initialises only the heads', async () => {
+    const data = loadLabelledFrames(labels);
+    const r = await trainPoseModel(labels, { ...TINY, epochs: 1, batchSize: 3, valFraction: 0, seed: 2 }, { data });
+    const out = path.join(dir, 'model');
+    const card = { keypoints: r.keypoints, channels: r.config.channels, inputSize: r.config.inputSize, box: null, trainingData: { files: r.files, nFrames: r.nFrames } };
+    await saveModel(out, r.model, card);
+    const bytes = fs.readFileSync(path.join(out, 'weights.bin'));
+    await saveModel(out, r.model, card); // replaces the folder whole
+    assert.deepEqual(fs.readFileSync(path.join(out, 'weights.bin')), bytes);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('partial')), []);
+    const before = tf.memory().numTensors;
+    const { model, card: back } = await loadModel(out);
+    assert.deepEqual(back.keypoints, r.keypoints);
+    assert.ok(back.facemapTsVersion && back.boxConvention);
+    const p1 = predictPose(r.model, data.frames);
+    const p2 = predictPose(model, data.frames);
+    assert.deepEqual(p2.x, p1.x);
+    assert.deepEqual(p2.y, p1.y);
+    assert.deepEqual(p2.likelihood, p1.likelihood);
+    model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+
+    // Another keypoint set: new heads, the rest from the saved model.
+    const other = tinyLabelSet(path.join(dir, 'other'), 4, ['eye(front)', 'mouth'], 5);
+    const ft = await fineTune(out, other, { epochs: 1, lr: 1e-9, seed: 4 });
+    assert.equal(ft.config.epochs, 1);
+    assert.equal(ft.config.batchSize, 1);
+    assert.equal(ft.config.weightDecay, 0);
+    assert.equal(ft.model.outputs[0].shape[3], 2);
+    for (const layer of ft.model.layers) {
+      const w0 = r.model.getLayer(layer.name).getWeights();
+      const w1 = layer.getWeights();
+      if (!w1.length) continue;
+      if (HEAD_LAYERS.includes(layer.name)) {
+        assert.notDeepEqual(w1[0].shape, w0[0].shape);
+        continue;
+      }
+      // lr 1e-9 moves weights by ~1e-9; only trainable weights are compared (BatchNorm running
+      // stats, listed after gamma and beta, move with every training-mode pass).
+      const trainable = layer.trainableWeights.length;
+      for (let j = 0; j < trainable; j++) {
+        const d = tf.tidy(() => w1[j].sub(w0[j]).abs().max().dataSync()[0]);
+        assert.ok(d < 1e-6, `${layer.name} weight ${j} changed by ${d}`);
+      }
+    }
+    ft.model.dispose();
+    r.model.dispose();
+  });
+
+  it('cross-validates with k folds: per-fold and pooled metrics per keypoint', async () => {
+    const before = tf.memory().numTensors;
+    const cv = await crossValidate(labels, { ...TINY, epochs: 1, batchSize: 2, valFraction: 0, seed: 0 }, 3);
+    assert.equal(cv.folds.length, 3);
+    assert.deepEqual(cv.folds.flatMap((f) => f.test).sort(), [0, 1, 2, 3, 4, 5]);
+    assert.equal(cv.pooled.n, 18);
+    assert.equal(cv.pooled.perKeypoint.length, 3);
+    assert.ok(cv.x.every(Number.isFinite));
+    assert.equal(tf.memory().numTensors, before);
+  });
+});
