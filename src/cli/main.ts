@@ -6,12 +6,14 @@
  */
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
 import { demoCommand } from './demo';
+import { evaluateCommand } from './evaluate';
 import { infoCommand } from './info';
 import { svdCommand } from './svd';
 import { synthCommand } from './synth';
+import { trainCommand } from './train';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, svdCommand, demoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
