@@ -16,6 +16,7 @@ import { installWasmGradientKernels } from '../src/engine/gradient-kernels';
 import { measureMatmulGflops } from '../src/engine/linalg';
 import { ortInfo } from '../src/engine/onnx';
 import { installOrtConvKernels, ortConvStats, uninstallOrtConvKernels } from '../src/engine/ort-kernels';
+import { medianTimeMs } from '../src/util/timing';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const STEP_REPS = Number(process.env.BENCH_STEP_REPS ?? 2);
@@ -35,17 +36,7 @@ function log(msg: string): void {
   process.stderr.write(`[bench:conv-engines] ${msg}\n`);
 }
 
-function timeMs(fn: () => void, reps = REPS): number {
-  fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
+const timeMs = (fn: () => void, reps = REPS) => medianTimeMs(fn, reps, true);
 
 function use(engine: Engine): void {
   if (engine === 'ort') installOrtConvKernels();

@@ -6,6 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { PARITY_TOL, on, randn, relErr, type Pad } from '../helpers/parity';
 import { initBackend } from '../../src/engine/backend';
 import {
   installCpuGradientFixes,
@@ -13,37 +14,7 @@ import {
   uninstallWasmGradientKernels,
 } from '../../src/engine/gradient-kernels';
 
-const TOL = 1e-5;
-
-type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-
-function randn(shape: number[], seed: number): Float32Array {
-  return tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array);
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  return diff / (ref || 1);
-}
-
-/** Runs `fn` on a backend and returns its outputs as plain arrays; checks nothing leaks. */
-async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  const dataIdsBefore = tf.engine().backend.numDataIds();
-  const outs = tf.tidy(fn);
-  const vals = outs.map((t) => t.dataSync() as Float32Array);
-  tf.dispose(outs);
-  assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
-  assert.equal(tf.engine().backend.numDataIds(), dataIdsBefore, `${backend}: backend buffers leaked`);
-  return vals;
-}
+const TOL = PARITY_TOL;
 
 interface ConvCase {
   name: string;
