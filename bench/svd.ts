@@ -1,0 +1,300 @@
+/**
+ * `node dist/bench/svd.js`: frames/s and peak memory of the motion SVD (MotionSVD fit + transform,
+ * sbin 4, 500 components, defaults otherwise) on
+ *   (i)  a simulated face video ('demo' session preset, BENCH_FRAMES frames, default 10,000 =
+ *        200 s at 50 fps, 256 x 256), generated once into a cache folder and reused;
+ *   (ii) the mirror-mouse test video (/work/shared/data/mirror-mouse/videos/test_vid.mp4, 994
+ *        frames), skipped with a note when absent;
+ * and, when FACEMAP_SRC points to a Facemap checkout (and the python has numpy/scipy/sklearn/
+ * opencv/numba), Facemap's own pipeline on the same videos in the same run
+ * (bench/peers/facemap_svd.py): its frames/s, the speed ratio ours / Facemap, and the agreement of
+ * the top 20 motion masks = mean squared cosine of the principal angles between our U[:, :20] and
+ * Facemap's motMask[0][:, :20] (both orthonormalised; = ||Q1^T Q2||_F^2 / 20; 1 = same subspace).
+ * Progress goes to stderr; the last stdout line is one JSON object.
+ *
+ * Env: BENCH_FRAMES (simulated frames, default 10000), BENCH_CACHE (cache folder, default
+ * $TMPDIR/facemap-ts-bench-cache), BENCH_REAL_VIDEO (default the mirror-mouse video; 'none' skips),
+ * FACEMAP_SRC (Facemap checkout), BENCH_PYTHON (default /usr/bin/python3).
+ *
+ * Memory: rss_peak_sampled_mb is the largest process RSS sampled every 50 ms during the case;
+ * vm_hwm_mb is /proc/self/status VmHWM at the end of the case, after resetting it at its start by
+ * writing 5 to /proc/self/clear_refs (vm_hwm_reset says whether that worked; if not, VmHWM is the
+ * process-wide peak so far). Facemap's peak is its python process's ru_maxrss.
+ * Pixel order: both sides flatten the binned frame row-major (y * Lxb + x) after dropping the last
+ * Ly % sbin rows and Lx % sbin columns; if the binned sizes still differ, the agreement is computed
+ * on the common top-left crop (noted in the JSON).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MotionSVD } from '../src/motion/svd';
+import { matmul, orthonormalizeColumns, randomizedSvd, type Matrix } from '../src/engine/linalg';
+import { readNpy, toFloat64 } from '../src/io/npy';
+import { simulateSession, readSessionManifest } from '../src/synth/session';
+
+const REAL_VIDEO_DEFAULT = '/work/shared/data/mirror-mouse/videos/test_vid.mp4';
+const K_AGREE = 20;
+
+function log(msg: string): void {
+  process.stderr.write(`[bench:svd] ${msg}\n`);
+}
+
+function vmHwmBytes(): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function resetHwm(): boolean {
+  try {
+    const before = vmHwmBytes();
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    const after = vmHwmBytes();
+    return before !== null && after !== null && after <= before;
+  } catch {
+    return false;
+  }
+}
+
+const mb = (b: number | null): number | null => (b === null ? null : +(b / 2 ** 20).toFixed(1));
+
+async function simulatedVideo(nFrames: number, cache: string): Promise<string> {
+  const dir = path.join(cache, `svd-sim-demo-${nFrames}`);
+  if (fs.existsSync(path.join(dir, 'session.json'))) {
+    const m = readSessionManifest(dir);
+    if (m.files.video && m.nFrames === nFrames) {
+      log(`reusing cached simulated video ${path.join(dir, m.files.video)}`);
+      return path.join(dir, m.files.video);
+    }
+  }
+  fs.mkdirSync(cache, { recursive: true });
+  log(`generating ${nFrames}-frame simulated video into ${dir} (once)`);
+  const t0 = performance.now();
+  let last = 0;
+  const m = await simulateSession({
+    preset: 'demo',
+    outDir: dir,
+    force: true,
+    overrides: { seconds: nFrames / 50, neural: { nNeurons: 200 } },
+    onProgress: (stage, done, total) => {
+      const now = performance.now();
+      if (now - last > 10000 || done === total) {
+        last = now;
+        log(`  ${stage} ${done} / ${total} (${((now - t0) / 1000).toFixed(0)} s)`);
+      }
+    },
+  });
+  log(`generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return path.join(dir, m.files.video as string);
+}
+
+interface OursResult {
+  n_frames: number;
+  Lyb: number;
+  Lxb: number;
+  n_components: number;
+  fit_s: number;
+  transform_s: number;
+  total_s: number;
+  frames_per_s: number;
+  rss_peak_sampled_mb: number | null;
+  vm_hwm_mb: number | null;
+  vm_hwm_reset: boolean;
+}
+
+async function runOurs(video: string): Promise<{ res: OursResult; U: Matrix }> {
+  const hwmReset = resetHwm();
+  let rssPeak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 50);
+  let last = 0;
+  const t0 = performance.now();
+  const model = new MotionSVD({
+    sbin: 4,
+    nComponents: 500,
+    onProgress: (stage, done, total) => {
+      const now = performance.now();
+      if (now - last > 5000 || done === total) {
+        last = now;
+        log(`  ours ${stage} ${done} / ${total} (${((now - t0) / 1000).toFixed(1)} s)`);
+      }
+    },
+  });
+  await model.fit([video]);
+  const t1 = performance.now();
+  const r = await model.transform([video]);
+  const t2 = performance.now();
+  clearInterval(timer);
+  rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  const tg = model.motionTargets[0];
+  const l = model.layout![0];
+  const total = (t2 - t0) / 1000;
+  return {
+    res: {
+      n_frames: r.nFrames,
+      Lyb: l.Lyb,
+      Lxb: l.Lxb,
+      n_components: tg.masks.cols,
+      fit_s: +((t1 - t0) / 1000).toFixed(2),
+      transform_s: +((t2 - t1) / 1000).toFixed(2),
+      total_s: +total.toFixed(2),
+      frames_per_s: +(r.nFrames / total).toFixed(1),
+      rss_peak_sampled_mb: mb(rssPeak),
+      vm_hwm_mb: mb(vmHwmBytes()),
+      vm_hwm_reset: hwmReset,
+    },
+    U: tg.masks,
+  };
+}
+
+function runPython(python: string, script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; wall_s: number; tail: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(python, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const onData = (d: Buffer) => {
+      const s = d.toString();
+      tail = (tail + s).slice(-4000);
+      for (const line of s.split('\n')) if (line.trim()) process.stderr.write(`[bench:svd]   py: ${line}\n`);
+    };
+    p.stdout.on('data', onData);
+    p.stderr.on('data', onData);
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, wall_s: (performance.now() - t0) / 1000, tail }));
+  });
+}
+
+/** Rows of a (Lyb x Lxb) x k row-major mask matrix restricted to the top-left cy x cx crop, first k columns. */
+function cropMasks(data: ArrayLike<number>, Lyb: number, Lxb: number, cols: number, cy: number, cx: number, k: number): Matrix {
+  const out = new Float32Array(cy * cx * k);
+  for (let y = 0; y < cy; y++) {
+    for (let x = 0; x < cx; x++) {
+      const src = (y * Lxb + x) * cols;
+      const dst = (y * cx + x) * k;
+      for (let j = 0; j < k; j++) out[dst + j] = data[src + j];
+    }
+  }
+  void Lyb;
+  return { data: out, rows: cy * cx, cols: k };
+}
+
+/** Mean squared cosine of the principal angles between span(A) and span(B) (same rows, k cols each). */
+function subspaceAgreement(A: Matrix, B: Matrix): { mean_cos2: number; mean_cos2_frobenius: number; cos_min: number; cos_max: number } {
+  const Qa = orthonormalizeColumns(A);
+  const Qb = orthonormalizeColumns(B);
+  const M = matmul(Qa, Qb, { transposeA: true }); // k x k
+  const k = M.cols;
+  const { S } = randomizedSvd(M, k, { oversamples: 0, powerIters: 2 });
+  let s2 = 0;
+  for (const s of S) s2 += s * s;
+  let f2 = 0;
+  for (const v of M.data) f2 += v * v;
+  return {
+    mean_cos2: +(s2 / k).toFixed(5),
+    mean_cos2_frobenius: +(f2 / k).toFixed(5),
+    cos_min: +Math.min(...S).toFixed(4),
+    cos_max: +Math.max(...S).toFixed(4),
+  };
+}
+
+async function runCase(name: string, video: string, facemapSrc: string | undefined, python: string, scratch: string): Promise<Record<string, unknown>> {
+  log(`case ${name}: ${video}`);
+  const { res: ours, U } = await runOurs(video);
+  log(`  ours: ${ours.n_frames} frames in ${ours.total_s} s = ${ours.frames_per_s} frames/s, RSS peak ${ours.rss_peak_sampled_mb} MB, VmHWM ${ours.vm_hwm_mb} MB`);
+  const out: Record<string, unknown> = { video, ours };
+  if (!facemapSrc) {
+    out.facemap = 'FACEMAP_SRC not set';
+    return out;
+  }
+  const script = path.resolve(__dirname, '..', '..', 'bench', 'peers', 'facemap_svd.py');
+  const outDir = fs.mkdtempSync(path.join(scratch, `fm-${name}-`));
+  const env = { ...process.env, FACEMAP_SRC: facemapSrc, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', MKL_NUM_THREADS: '2', NUMEXPR_NUM_THREADS: '2', NUMBA_NUM_THREADS: '2' };
+  log(`  running Facemap (${python} ${script})`);
+  const py = await runPython(python, script, [video, outDir, '4'], env);
+  const resFile = path.join(outDir, 'result.json');
+  if (py.code !== 0 || !fs.existsSync(resFile)) {
+    out.facemap = { error: `python exited ${py.code}`, tail: py.tail.slice(-1500) };
+    return out;
+  }
+  const fm = JSON.parse(fs.readFileSync(resFile, 'utf8'));
+  const mask = readNpy(path.join(outDir, 'motmask20.npy'));
+  const fmFps = fm.n_frames / fm.total_s;
+  const cy = Math.min(ours.Lyb, fm.Lyb);
+  const cx = Math.min(ours.Lxb, fm.Lxb);
+  const k = Math.min(K_AGREE, U.cols, mask.shape[1]);
+  const A = cropMasks(U.data, ours.Lyb, ours.Lxb, U.cols, cy, cx, k);
+  const B = cropMasks(toFloat64(mask.data), fm.Lyb, fm.Lxb, mask.shape[1], cy, cx, k);
+  const agree = subspaceAgreement(A, B);
+  log(`  Facemap: ${fm.n_frames} frames in ${fm.total_s.toFixed(1)} s = ${fmFps.toFixed(1)} frames/s; agreement top ${k}: ${agree.mean_cos2}`);
+  out.facemap = {
+    n_frames: fm.n_frames,
+    Lyb: fm.Lyb,
+    Lxb: fm.Lxb,
+    n_components: fm.n_components,
+    mean_s: +fm.mean_s.toFixed(2),
+    svd_s: +fm.svd_s.toFixed(2),
+    project_s: +fm.project_s.toFixed(2),
+    total_s: +fm.total_s.toFixed(2),
+    process_wall_s: +py.wall_s.toFixed(2),
+    frames_per_s: +fmFps.toFixed(1),
+    ru_maxrss_mb: +fm.ru_maxrss_mb.toFixed(1),
+    mask_col_norm_range: [+fm.mask_col_norm_min.toPrecision(4), +fm.mask_col_norm_max.toPrecision(4)],
+    stubbed_modules: fm.stubbed_modules,
+    versions: { numpy: fm.numpy, sklearn: fm.sklearn, opencv: fm.opencv, python: fm.python },
+  };
+  out.speed_ratio_ours_over_facemap = +(ours.frames_per_s / fmFps).toFixed(3);
+  out.mask_agreement = {
+    k,
+    binned_size_ours: [ours.Lyb, ours.Lxb],
+    binned_size_facemap: [fm.Lyb, fm.Lxb],
+    cropped_to: ours.Lyb === fm.Lyb && ours.Lxb === fm.Lxb ? null : [cy, cx],
+    ...agree,
+  };
+  fs.rmSync(outDir, { recursive: true, force: true });
+  return out;
+}
+
+async function main(): Promise<void> {
+  const nFrames = Number(process.env.BENCH_FRAMES ?? 10000);
+  if (!Number.isInteger(nFrames) || nFrames < 2) throw new Error(`BENCH_FRAMES must be an integer >= 2, got ${process.env.BENCH_FRAMES}`);
+  const cache = process.env.BENCH_CACHE ?? path.join(os.tmpdir(), 'facemap-ts-bench-cache');
+  const realVideo = process.env.BENCH_REAL_VIDEO ?? REAL_VIDEO_DEFAULT;
+  const facemapSrc = process.env.FACEMAP_SRC || undefined;
+  const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-svd-'));
+  if (facemapSrc && !fs.existsSync(path.join(facemapSrc, 'facemap', 'process.py'))) {
+    throw new Error(`FACEMAP_SRC=${facemapSrc} has no facemap/process.py`);
+  }
+  const t0 = performance.now();
+  const simVideo = await simulatedVideo(nFrames, cache);
+  const cases: Record<string, unknown> = {};
+  cases.simulated = { frames_requested: nFrames, ...(await runCase('simulated', simVideo, facemapSrc, python, scratch)) };
+  if (realVideo !== 'none' && fs.existsSync(realVideo)) {
+    cases.mirror_mouse = await runCase('mirror_mouse', realVideo, facemapSrc, python, scratch);
+  } else {
+    cases.mirror_mouse = { skipped: `${realVideo} absent` };
+    log(`skipping real video: ${realVideo} absent`);
+  }
+  fs.rmSync(scratch, { recursive: true, force: true });
+  const result = {
+    bench: 'motion-svd',
+    sbin: 4,
+    n_components: 500,
+    ...cases,
+    facemap: facemapSrc ? { src: facemapSrc, python } : 'FACEMAP_SRC not set',
+    total_bench_s: +((performance.now() - t0) / 1000).toFixed(1),
+    cpus: os.cpus().length,
+    node: process.version,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`[bench:svd] failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
