@@ -3,7 +3,7 @@
  * sbin 4, 500 components, defaults otherwise) on
  *   (i)  a simulated face video ('demo' session preset, BENCH_FRAMES frames, default 10,000 =
  *        200 s at 50 fps, 256 x 256), generated once into a cache folder and reused;
- *   (ii) the mirror-mouse test video (/work/shared/data/mirror-mouse/videos/test_vid.mp4, 994
+ *   (ii) the mirror-mouse test video (../shared/data/mirror-mouse/videos/test_vid.mp4, 994
  *        frames), skipped with a note when absent;
  * and, when FACEMAP_SRC points to a Facemap checkout (and the python has numpy/scipy/sklearn/
  * opencv/numba), Facemap's own pipeline on the same videos in the same run
@@ -33,7 +33,7 @@ import { matmul, orthonormalizeColumns, randomizedSvd, type Matrix } from '../sr
 import { readNpy, toFloat64 } from '../src/io/npy';
 import { simulateSession, readSessionManifest } from '../src/synth/session';
 
-const REAL_VIDEO_DEFAULT = '/work/shared/data/mirror-mouse/videos/test_vid.mp4';
+const REAL_VIDEO_DEFAULT = path.resolve(__dirname, '../../../shared/data/mirror-mouse/videos/test_vid.mp4');
 const K_AGREE = 20;
 
 function log(msg: string): void {
