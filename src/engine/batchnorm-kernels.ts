@@ -8,7 +8,8 @@
  * an inner loop over channels) with float64 per-channel accumulators and no intermediates:
  *
  *  - `FacemapBatchNormTrain` (x [.., C], gamma [C], beta [C]; attr epsilon) -> [y, mean, variance]:
- *    mean and biased variance over every axis but the last (two passes, like tf.moments), then
+ *    mean and biased variance over every axis but the last (one pass, float64 sums shifted by the
+ *    first pixel), then
  *    y = (x - mean) / sqrt(variance + epsilon) * gamma + beta.
  *  - `FacemapBatchNormTrainGrad` (dy, x, gamma, mean, variance; attr epsilon) -> [dx, dgamma, dbeta]:
  *    with x^ = (x - mean) / sigma over P = N*H*W pixels per channel,
@@ -42,18 +43,25 @@ export function batchNormTrainValues(
   varOut: Float32Array,
 ): void {
   const p = c > 0 ? x.length / c : 0;
-  const acc = new Float64Array(c);
-  for (let i = 0, base = 0; i < p; i++, base += c) {
-    for (let ch = 0; ch < c; ch++) acc[ch] += x[base + ch];
-  }
-  const mean = new Float64Array(c);
-  for (let ch = 0; ch < c; ch++) mean[ch] = p > 0 ? acc[ch] / p : 0;
-  acc.fill(0);
+  // One pass for both moments, shifted by the first pixel's values so that the float64 sums do
+  // not cancel (|mean - shift| is of the order of the standard deviation).
+  const shift = new Float64Array(c);
+  for (let ch = 0; ch < c && p > 0; ch++) shift[ch] = x[ch];
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
   for (let i = 0, base = 0; i < p; i++, base += c) {
     for (let ch = 0; ch < c; ch++) {
-      const d = x[base + ch] - mean[ch];
-      acc[ch] += d * d;
+      const d = x[base + ch] - shift[ch];
+      s1[ch] += d;
+      s2[ch] += d * d;
     }
+  }
+  const mean = new Float64Array(c);
+  const acc = new Float64Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    const m1 = p > 0 ? s1[ch] / p : 0;
+    mean[ch] = shift[ch] + m1;
+    acc[ch] = Math.max(0, s2[ch] - s1[ch] * m1);
   }
   const scale = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
