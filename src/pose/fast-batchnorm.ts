@@ -39,10 +39,8 @@ const StockBatchNormalization = Object.getPrototypeOf(tf.layers.batchNormalizati
 ) => BatchNormInstance;
 
 // Declaration merging gives the subclass the stock layer's fields for the type checker.
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
 export interface FastBatchNorm extends BatchNormFields {}
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class FastBatchNorm extends StockBatchNormalization {
   static readonly className = 'FastBatchNorm';
 
