@@ -26,12 +26,17 @@
  * Initialisation, seeded (each layer gets seed + its index): PyTorch's defaults, so that training
  * from scratch behaves like Facemap's: conv kernels and head biases U(-1/sqrt(fanIn), 1/sqrt(fanIn))
  * (kaiming_uniform with a = sqrt(5)); BatchNorm gamma 1, beta 0, running mean 0, variance 1.
+ * BatchNorm layers are {@link FastBatchNorm} (src/pose/fast-batchnorm.ts): tf.layers.batchNormalization
+ * with dedicated training-mode kernels and an analytic gradient (stock tfjs's tile-heavy gradient
+ * cost more than the convolutions on wasm); same weights and config, registered as 'FastBatchNorm'.
+ * Models saved with the stock layer ('BatchNormalization') load as before.
  * BatchNorm uses PyTorch's momentum 0.1 (tfjs momentum 0.9) and epsilon 1e-5; tfjs updates the
  * running variance with the biased batch variance (PyTorch: unbiased), a difference of a factor
  * n/(n-1) with n = N*H*W >= 256 pixels, negligible.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamError, ShapeError } from '../errors';
+import { FastBatchNorm } from './fast-batchnorm';
 
 /** Facemap's encoder widths, one per level (256, 128, 64, 32, 16 px). */
 export const FMNET_CHANNELS: readonly number[] = [32, 64, 128, 128, 200];
@@ -51,6 +56,12 @@ export interface FMnetConfig {
   inputSize?: number;
   /** Seed of the initialisation (integer). Default 0. */
   seed?: number;
+  /**
+   * BatchNorm layer class: 'fast' (default), {@link FastBatchNorm}, whose training mode runs
+   * dedicated kernels with the analytic gradient; 'stock', tf.layers.batchNormalization (for
+   * comparisons). Same weights, config and results either way.
+   */
+  batchNorm?: 'fast' | 'stock';
 }
 
 /** PyTorch's MaxPool2d(kernel 3, stride 2, padding 1): pads with -inf on every side, floors. */
@@ -84,7 +95,9 @@ export function resolveFMnetConfig(config: FMnetConfig): Required<FMnetConfig> {
   }
   const seed = config.seed ?? 0;
   if (!Number.isInteger(seed)) throw new ParamError('seed', seed, 'an integer');
-  return { nKeypoints, channels: [...channels], inputSize, seed };
+  const batchNorm = config.batchNorm ?? 'fast';
+  if (batchNorm !== 'fast' && batchNorm !== 'stock') throw new ParamError('batchNorm', batchNorm, "'fast' or 'stock'");
+  return { nKeypoints, channels: [...channels], inputSize, seed, batchNorm };
 }
 
 /**
@@ -92,14 +105,17 @@ export function resolveFMnetConfig(config: FMnetConfig): Required<FMnetConfig> {
  * heatmap [N,S/4,S/4,K] (after ReLU), rowOffset [N,S/4,S/4,K], colOffset [N,S/4,S/4,K].
  */
 export function createFMnet(config: FMnetConfig): tf.LayersModel {
-  const { nKeypoints, channels, inputSize, seed } = resolveFMnetConfig(config);
+  const { nKeypoints, channels, inputSize, seed, batchNorm } = resolveFMnetConfig(config);
   let layerIndex = 0;
   const nextSeed = (): number => seed + 1009 * ++layerIndex;
   const torchUniform = () =>
     tf.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: nextSeed() });
 
-  const bn = (x: tf.SymbolicTensor, name: string): tf.SymbolicTensor =>
-    tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor, name: string): tf.SymbolicTensor => {
+    const args = { axis: -1, momentum: 0.9, epsilon: 1e-5, name };
+    const layer = batchNorm === 'fast' ? new FastBatchNorm(args) : tf.layers.batchNormalization(args);
+    return layer.apply(x) as tf.SymbolicTensor;
+  };
   const conv3 = (x: tf.SymbolicTensor, filters: number, name: string): tf.SymbolicTensor =>
     tf.layers
       .conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: torchUniform(), name })

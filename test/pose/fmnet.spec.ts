@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ParamError, ShapeError } from '../../src/errors';
 import { countTrainableParams, createFMnet, fmnetForward, fmnetKeypoints } from '../../src/pose';
+import { isBatchNormLayer } from '../../src/pose/fast-batchnorm';
 import { useWasm } from './setup';
 
 describe('pose/fmnet', () => {
@@ -12,7 +13,7 @@ describe('pose/fmnet', () => {
     const model = createFMnet({ nKeypoints: 15, seed: 0 });
     assert.equal(countTrainableParams(model), 2_148_271);
     // Running mean/variance are not trainable: 2 per BatchNorm channel.
-    const bnChannels = model.layers.filter((l) => l.getClassName() === 'BatchNormalization').reduce((s, l) => s + (l.getWeights()[0].shape[0] as number), 0);
+    const bnChannels = model.layers.filter((l) => isBatchNormLayer(l)).reduce((s, l) => s + (l.getWeights()[0].shape[0] as number), 0);
     assert.equal(model.countParams(), 2_148_271 + 2 * bnChannels);
     assert.deepEqual(model.outputs.map((o) => o.shape), [
       [null, 64, 64, 15],
