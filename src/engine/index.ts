@@ -66,3 +66,4 @@ export {
   uninstallOrtConvKernels,
   type OrtConvOptions,
 } from './ort-kernels';
+export { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormKernelsAvailable, installBatchNormKernels } from './batchnorm-kernels';

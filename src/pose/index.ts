@@ -55,3 +55,4 @@ export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadMod
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';
+export { FastBatchNorm, fastBatchNorm, isBatchNormLayer } from './fast-batchnorm';
