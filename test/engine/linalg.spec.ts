@@ -12,6 +12,7 @@ import { Rng } from '../../src/util/random';
 import { jacobiSvd, qrInPlace } from '../../src/engine/dense';
 import {
   cholesky,
+  gramSvd,
   Matrix,
   matmul,
   matrix,
@@ -164,6 +165,46 @@ describe('engine/linalg: randomized SVD', () => {
       assertOrthonormalColumns(V, 1e-5);
     });
   }
+
+  for (const engine of ['onnx', 'js'] as const) {
+    it(`${engine}: gramSvd of the wide A^T recovers V, S, U, with the sign convention on its U`, () => {
+      const k = 5;
+      const At = transpose(A); // n x m, n <= m
+      const { U, S, V } = gramSvd(At, k, { seed: 1, engine });
+      assert.deepEqual([U.rows, U.cols, S.length, V.rows, V.cols], [n, k, k, m, k]);
+      for (let j = 0; j < k; j++) {
+        assert.ok(Math.abs(S[j] - sTrue[j]) / sTrue[j] < 1e-4, `S[${j}] = ${S[j]}`);
+        assert.ok(Math.abs(colDot(U, j, Vt, j)) > 1 - 1e-4);
+        assert.ok(Math.abs(colDot(V, j, Ut, j)) > 1 - 1e-4);
+        assert.ok(colDot(U, j, Vt, j) * colDot(V, j, Ut, j) > 0);
+        let best = 0;
+        for (let i = 1; i < n; i++) if (Math.abs(U.data[i * k + j]) > Math.abs(U.data[best * k + j])) best = i;
+        assert.ok(U.data[best * k + j] > 0);
+      }
+      assertOrthonormalColumns(U, 1e-5);
+      assertOrthonormalColumns(V, 1e-5);
+      // a tall A goes through its transpose; the sign convention is then applied to its own U
+      const t = gramSvd(A, k, { seed: 1, engine });
+      for (let j = 0; j < k; j++) {
+        assert.ok(Math.abs(colDot(t.U, j, V, j)) > 1 - 1e-4);
+        let best = 0;
+        for (let i = 1; i < m; i++) if (Math.abs(t.U.data[i * k + j]) > Math.abs(t.U.data[best * k + j])) best = i;
+        assert.ok(t.U.data[best * k + j] > 0);
+      }
+      assertOrthonormalColumns(t.V, 1e-5);
+    });
+  }
+
+  it('gramSvd matches exact singular values of a full-rank decaying spectrum', () => {
+    const r2 = new Rng(9);
+    const cols = 200;
+    const rows = 80;
+    const s = Array.from({ length: rows }, (_, i) => Math.exp(-i / 4));
+    const B = compose(orthonormal(r2, rows, rows), s, orthonormal(r2, cols, rows));
+    const exact = exactSingularValues(transpose(B));
+    const { S } = gramSvd(B, 6, { seed: 3 });
+    for (let j = 0; j < 6; j++) assert.ok(Math.abs(S[j] - exact[j]) / exact[j] < 1e-4, `S[${j}] ${S[j]} vs ${exact[j]}`);
+  });
 
   it('matches exact singular values of a full-rank decaying spectrum (4 power iterations)', () => {
     const r2 = new Rng(9);
