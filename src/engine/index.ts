@@ -19,6 +19,7 @@ export {
 export {
   NotPositiveDefiniteError,
   cholesky,
+  gramSvd,
   choleskySolve,
   matmul,
   matrix,
