@@ -36,3 +36,41 @@ export async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promis
   assert.equal(tf.engine().backend.numDataIds(), dataIdsBefore, `${backend}: backend buffers leaked`);
   return vals;
 }
+
+/**
+ * Gradients of every input of a small FMnet-shaped block (BatchNorm -> conv -> ReLU -> max-pool
+ * 3/2/pad 1 -> conv -> nearest x2 upsample -> concat -> conv -> 1x1 head with bias -> sigmoid),
+ * as a function to run on each backend with {@link on}. Eight gradients: x, three convs, the head
+ * weights and bias, BN gamma and beta.
+ */
+export function fmnetBlockGrads(): () => tf.Tensor[] {
+  const xShape: [number, number, number, number] = [2, 16, 16, 1];
+  const shapes: number[][] = [
+    [3, 3, 1, 8], // conv at 16 px
+    [3, 3, 8, 12], // conv at 8 px after pool
+    [3, 3, 20, 8], // decoder conv after upsample + concat
+    [1, 1, 8, 3], // head
+    [3], // head bias
+    [1], // BN gamma (first unit: BatchNorm(1) -> conv)
+    [1], // BN beta
+  ];
+  const xv = randn(xShape, 10);
+  const params = shapes.map((s, i) => randn(s, 20 + i));
+  const loss = (inputs: tf.Tensor[]) => {
+    const [x, w1, w2, w3, wh, bh, gamma, beta] = inputs;
+    const m = tf.moments(x, [0, 1, 2]);
+    const xn = tf.batchNorm(x, m.mean, m.variance, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-5);
+    const a1 = tf.conv2d(xn as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same');
+    const p = tf.maxPool(tf.relu(a1), 3, 2, 1, 'floor');
+    const a2 = tf.relu(tf.conv2d(p, w2 as tf.Tensor4D, 1, 'same'));
+    const up = tf.image.resizeNearestNeighbor(a2, [16, 16]);
+    const cat = tf.concat([up, a1], 3);
+    const a3 = tf.relu(tf.conv2d(cat, w3 as tf.Tensor4D, 1, 'same'));
+    const head = tf.add(tf.conv2d(a3, wh as tf.Tensor4D, 1, 'valid'), bh);
+    return tf.sum(tf.mul(tf.sigmoid(head), tf.linspace(0.5, 1.5, 3))) as tf.Scalar;
+  };
+  return () => {
+    const inputs = [tf.tensor4d(xv, xShape), ...params.map((p, i) => tf.tensor(p, shapes[i]))];
+    return tf.grads((...args: tf.Tensor[]) => loss(args))(inputs);
+  };
+}

@@ -8,19 +8,9 @@ import { initBackend } from '../../src/engine/backend';
 import { BN_TRAIN_KERNEL } from '../../src/engine/batchnorm-kernels';
 import { countTrainableParams, createFMnet, fmnetForward } from '../../src/pose';
 import { FastBatchNorm } from '../../src/pose/fast-batchnorm';
+import { PARITY_TOL, relErr } from '../helpers/parity';
 
-const TOL = 1e-5;
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  return diff / (ref || 1);
-}
+const TOL = PARITY_TOL;
 
 interface Run {
   y: Float32Array;
