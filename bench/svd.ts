@@ -32,21 +32,13 @@ import { MotionSVD } from '../src/motion/svd';
 import { matmul, orthonormalizeColumns, randomizedSvd, type Matrix } from '../src/engine/linalg';
 import { readNpy, toFloat64 } from '../src/io/npy';
 import { simulateSession, readSessionManifest } from '../src/synth/session';
+import { vmHwmBytes } from './memory';
 
 const REAL_VIDEO_DEFAULT = path.resolve(__dirname, '../../../shared/data/mirror-mouse/videos/test_vid.mp4');
 const K_AGREE = 20;
 
 function log(msg: string): void {
   process.stderr.write(`[bench:svd] ${msg}\n`);
-}
-
-function vmHwmBytes(): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 function resetHwm(): boolean {

@@ -11,19 +11,10 @@ import * as path from 'node:path';
 import { NEURAL_PRESETS, NeuralPresetName, simulateNeural } from '../src/synth/neural';
 import { simulateBehavior } from '../src/synth/behavior';
 import { Rng } from '../src/util/random';
+import { vmHwmBytes } from './memory';
 
 function log(msg: string): void {
   process.stderr.write(`[bench:synth] ${msg}\n`);
-}
-
-/** Peak resident set size so far, bytes (Linux VmHWM), or null elsewhere. */
-function vmHwmBytes(): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 async function main(): Promise<void> {
@@ -57,6 +48,7 @@ async function main(): Promise<void> {
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   const bytes = fs.statSync(file).size;
   if (!process.env.BENCH_OUT) fs.rmSync(dir, { recursive: true, force: true });
+  const hwm = vmHwmBytes();
   const result = {
     bench: 'synth-neural',
     preset: presetName,
@@ -68,7 +60,7 @@ async function main(): Promise<void> {
     neural_s: +tNeural.toFixed(2),
     total_s: +(tLatents + tNeural).toFixed(2),
     rss_peak_sampled_mb: +(rssPeak / 2 ** 20).toFixed(1),
-    vm_hwm_mb: vmHwmBytes() === null ? null : +((vmHwmBytes() as number) / 2 ** 20).toFixed(1),
+    vm_hwm_mb: hwm === null ? null : +(hwm / 2 ** 20).toFixed(1),
     file_mb: +(bytes / 2 ** 20).toFixed(1),
     oracle_ve_mean: +summary.oracleVeMean.toFixed(4),
     cpus: os.cpus().length,

@@ -101,6 +101,21 @@ function sliceWindowChannelsFirst(
 }
 
 /**
+ * Padding of the input for dW: the forward pass's top/left padding, and bottom/right just large
+ * enough that every filter tap's strided window of Ho x Wo outputs lies inside the padded input.
+ */
+export function backpropFilterPadding(
+  conv: Conv2DInfo,
+  h: number,
+  w: number,
+): { top: number; left: number; bottom: number; right: number } {
+  const { top, left } = conv.padInfo;
+  const bottom = Math.max(0, (conv.outHeight - 1) * conv.strideHeight + conv.filterHeight - h - top);
+  const right = Math.max(0, (conv.outWidth - 1) * conv.strideWidth + conv.filterWidth - w - left);
+  return { top, left, bottom, right };
+}
+
+/**
  * dW for a 2-D convolution. x: [N,H,W,Ci], dy: [N,Ho,Wo,Co] -> dW: [KH,KW,Ci,Co] (NHWC only).
  */
 function conv2DBackpropFilter(args: { inputs: NamedInfos; backend: unknown; attrs: unknown }): Info {
@@ -121,9 +136,7 @@ function conv2DBackpropFilter(args: { inputs: NamedInfos; backend: unknown; attr
   const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = conv;
   const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = conv;
   const [n, h, w] = x.shape;
-  const { top, left } = conv.padInfo;
-  const bottom = Math.max(0, (ho - 1) * sh + kh - h - top);
-  const right = Math.max(0, (wo - 1) * sw + kw - w - left);
+  const { top, left, bottom, right } = backpropFilterPadding(conv, h, w);
 
   const owned: Info[] = [];
   const xp =

@@ -30,7 +30,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { onnx } from 'onnx-proto';
-import { installWasmGradientKernels } from './gradient-kernels';
+import { backpropFilterPadding, installWasmGradientKernels } from './gradient-kernels';
 import { cachedSession, float32Tensor, ortAvailable, ortInfo, type OrtSession } from './onnx';
 import { buildModel, node, valueInfo } from './onnx-build';
 
@@ -236,9 +236,7 @@ function backpropFilter(args: KernelArgs): Info {
   const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = c;
   const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = c;
   const [n, h, w] = x.shape;
-  const { top, left } = c.padInfo;
-  const bottom = Math.max(0, (ho - 1) * sh + kh - h - top);
-  const right = Math.max(0, (wo - 1) * sw + kw - w - left);
+  const { top, left, bottom, right } = backpropFilterPadding(c, h, w);
   const positions = n * ho * wo;
   const key = `dw|${x.shape}|${dy.shape}|${filterShape}|${sh},${sw}|${top},${left},${bottom},${right}`;
   const s = session(key, () => {

@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { PARITY_TOL, fmnetBlockGrads, on, randn, relErr, type Pad } from '../helpers/parity';
+import { PARITY_TOL, fmnetBlockGrads, on, randn, relErr, type ConvCase } from '../helpers/parity';
 import { initBackend } from '../../src/engine/backend';
 import {
   installCpuGradientFixes,
@@ -15,14 +15,6 @@ import {
 } from '../../src/engine/gradient-kernels';
 
 const TOL = PARITY_TOL;
-
-interface ConvCase {
-  name: string;
-  x: [number, number, number, number];
-  w: [number, number, number, number];
-  stride: number | [number, number];
-  pad: Pad;
-}
 
 const CASES: ConvCase[] = [
   { name: 'FMnet 3x3, stride 1, same', x: [2, 16, 16, 8], w: [3, 3, 8, 12], stride: 1, pad: 'same' },

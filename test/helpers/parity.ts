@@ -7,6 +7,17 @@ export const PARITY_TOL = 1e-5;
 
 export type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
+/** One convolution configuration of a parity test. */
+export interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  w: [number, number, number, number];
+  stride: number | [number, number];
+  pad: Pad;
+  /** Runs fully on ONNX Runtime (FMnet's configurations); others may fall back for some kernel. */
+  fmnet?: boolean;
+}
+
 /** Seeded standard-normal values of `shape` (backend-independent: generated in JS by tfjs). */
 export function randn(shape: number[], seed: number): Float32Array {
   return tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array);
