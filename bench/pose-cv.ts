@@ -5,12 +5,16 @@
  * Hours on wasm at full settings: check it with `--epochs 1 --max-folds 2`.
  * Usage: npm run build && node dist/bench/pose-cv.js [--labels FILE] [--epochs N] [--folds K]
  *   [--max-folds M] [--batch N] [--micro-batch N] [--input-size N] [--seed N] [--max-frames N]
+ *   [--lr X] [--box X0,X1,Y0,Y1] [--work DIR]
+ * With --work DIR the run is resumable: every fold checkpoints each epoch under DIR/fold-<i>/ and
+ * finished folds are read back instead of retrained (run the same command again to continue).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend } from '../src/engine/backend';
 import { crossValidate, loadLabelledFrames, readLabels, type PoseMetrics } from '../src/pose';
+import { boxOption } from '../src/cli/pose-args';
 import { progressBar, type ProgressBar } from '../src/util/progress';
 
 async function main(): Promise<void> {
@@ -25,6 +29,9 @@ async function main(): Promise<void> {
       'input-size': { type: 'string', default: '256' },
       seed: { type: 'string', default: '0' },
       'max-frames': { type: 'string' },
+      lr: { type: 'string' },
+      box: { type: 'string' },
+      work: { type: 'string' },
     },
   });
   const info = await initBackend();
@@ -38,6 +45,8 @@ async function main(): Promise<void> {
     microBatch: Number(values['micro-batch']),
     inputSize: Number(values['input-size']),
     seed: Number(values.seed),
+    lr: values.lr ? Number(values.lr) : undefined,
+    box: boxOption(values.box) ?? null,
   };
   const k = Number(values.folds);
   const epochSeconds: number[] = [];
@@ -47,6 +56,7 @@ async function main(): Promise<void> {
   const cv = await crossValidate(labels, config, k, {
     data,
     maxFolds: values['max-folds'] ? Number(values['max-folds']) : undefined,
+    workDir: values.work ? path.resolve(values.work) : undefined,
     onProgress(fold, kk, p) {
       bar ??= progressBar(`fold ${fold + 1}/${kk} epoch ${p.epoch + 1}/${p.epochs}`, 'steps');
       if (!p.epochDone) return bar.update(p.step, p.stepsPerEpoch);

@@ -3,8 +3,11 @@
  * Errors are in original-frame pixels (metrics.ts); the reference size of the fractional PCK is
  * the side of each frame's crop square (the box, or the whole frame, padded square).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ParamError } from '../errors';
+import { writeFileAtomicSync } from '../util/fsx';
 import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
@@ -99,6 +102,22 @@ export interface CrossValidateOptions extends Omit<EvaluateOptions, 'indices' | 
   data?: LabelledFrames;
   /** Fine-tune from this model folder in each fold instead of training from scratch. */
   baseDir?: string;
+  /**
+   * Resumable runs: each fold checkpoints every epoch to `<workDir>/fold-<i>/` and, when done,
+   * writes its held-out predictions and metrics to `<workDir>/fold-<i>/result.json`; a fold
+   * whose result is there (for the same test frames) is not trained again.
+   */
+  workDir?: string;
+}
+
+interface FoldResultJson {
+  train: number[];
+  test: number[];
+  bestEpoch: number;
+  seconds: number;
+  /** Held-out predictions of the test frames, [test.length * K] each, null = NaN. */
+  x: (number | null)[];
+  y: (number | null)[];
 }
 
 /**
@@ -117,11 +136,29 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
   const tested: number[] = [];
   const out: CrossValidationResult['folds'] = [];
   for (let f = 0; f < nFolds; f++) {
-    const t0 = performance.now();
     const train = Array.from(folds[f].train);
     const test = Array.from(folds[f].test);
     const inner = innerSplit(train, config.valFraction ?? 0.1, seed + f);
-    const trainOptions = { data, split: inner, onProgress: (p: TrainProgress) => options.onProgress?.(f, k, p) };
+    const foldDir = options.workDir ? path.join(options.workDir, `fold-${f}`) : undefined;
+    const resultPath = foldDir ? path.join(foldDir, 'result.json') : '';
+    if (foldDir && fs.existsSync(resultPath)) {
+      const r = JSON.parse(fs.readFileSync(resultPath, 'utf8')) as FoldResultJson;
+      if (r.test.join() !== test.join() || r.x.length !== test.length * K) {
+        throw new ParamError('workDir', options.workDir, `a folder of this same cross-validation (${resultPath} has other test frames)`);
+      }
+      const px = Float32Array.from(r.x, (v) => (v === null ? NaN : v));
+      const py = Float32Array.from(r.y, (v) => (v === null ? NaN : v));
+      test.forEach((i, j) => {
+        x.set(px.subarray(j * K, (j + 1) * K), i * K);
+        y.set(py.subarray(j * K, (j + 1) * K), i * K);
+      });
+      tested.push(...test);
+      const metrics = poseMetrics({ x: px, y: py }, pickRows(data, test), data.keypoints, { ...options, referenceSize: refSides(data, test, config) });
+      out.push({ train, test, metrics, bestEpoch: r.bestEpoch, seconds: r.seconds });
+      options.onFoldDone?.(f, k, metrics);
+      continue;
+    }
+    const trainOptions = { data, split: inner, checkpointDir: foldDir && path.join(foldDir, 'checkpoint'), onProgress: (p: TrainProgress) => options.onProgress?.(f, k, p) };
     let result: PoseTrainResult;
     if (options.baseDir) {
       const { model, card } = await loadModel(options.baseDir);
@@ -129,6 +166,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
     } else {
       result = await trainPoseModel(labels, config, trainOptions);
     }
+    const tEval = performance.now();
     try {
       const ev = evaluatePose(result.model, data, { ...options, box: config.box ?? null, indices: test });
       test.forEach((i, j) => {
@@ -136,7 +174,14 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
         y.set(ev.y.subarray(j * K, (j + 1) * K), i * K);
       });
       tested.push(...test);
-      out.push({ train, test, metrics: ev.metrics, bestEpoch: result.bestEpoch, seconds: (performance.now() - t0) / 1000 });
+      // Training time over all runs of this fold (a resumed fold's earlier epochs included) plus evaluation.
+      const seconds = result.history.reduce((a, h) => a + h.seconds, 0) + (performance.now() - tEval) / 1000;
+      out.push({ train, test, metrics: ev.metrics, bestEpoch: result.bestEpoch, seconds });
+      if (foldDir) {
+        const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
+        const json: FoldResultJson = { train, test, bestEpoch: result.bestEpoch, seconds, x: nul(ev.x), y: nul(ev.y) };
+        writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);
+      }
       options.onFoldDone?.(f, k, ev.metrics);
     } finally {
       result.model.dispose();
@@ -158,6 +203,30 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
   );
   const pooled = poseMetrics({ x: pick(x), y: pick(y) }, { x: pick(data.x), y: pick(data.y) }, data.keypoints, { ...options, referenceSize: refSide });
   return { k, seed, folds: out, pooled, x, y };
+}
+
+/** Labels of frames `idx`, x and y [idx.length * K]. */
+function pickRows(data: LabelledFrames, idx: number[]): { x: Float32Array; y: Float32Array } {
+  const K = data.keypoints.length;
+  const x = new Float32Array(idx.length * K);
+  const y = new Float32Array(idx.length * K);
+  idx.forEach((i, j) => {
+    x.set(data.x.subarray(i * K, (i + 1) * K), j * K);
+    y.set(data.y.subarray(i * K, (i + 1) * K), j * K);
+  });
+  return { x, y };
+}
+
+/** Side (px) of each frame's square crop, for errors relative to the reference size. */
+function refSides(data: LabelledFrames, idx: number[], config: PoseTrainConfig): Float32Array {
+  return Float32Array.from(
+    frameTransforms(
+      idx.map((i) => data.frames[i]),
+      config.inputSize ?? 256,
+      config.box,
+    ),
+    (t) => t.side,
+  );
 }
 
 /** Seeded inner validation split of a fold's training frames (none when valFraction is 0 or too few frames). */

@@ -56,3 +56,5 @@ export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';
 export { FastBatchNorm, fastBatchNorm, isBatchNormLayer } from './fast-batchnorm';
+export { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
+export type { CheckpointState } from './checkpoint';

@@ -101,6 +101,26 @@ export class AdamW {
     });
   }
 
+  /** Step count and moment estimates, copied out (for checkpoints). */
+  exportState(): { t: number; m: Float32Array[]; v: Float32Array[] } {
+    return { t: this.t, m: this.m.map((x) => x.dataSync() as Float32Array).map((a) => a.slice()), v: this.v.map((x) => x.dataSync() as Float32Array).map((a) => a.slice()) };
+  }
+
+  /** Restores {@link exportState}'s output; shapes must match the variables. */
+  importState(state: { t: number; m: Float32Array[]; v: Float32Array[] }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new ShapeError(`optimizer state has ${state.m.length} moments for ${this.m.length} variables`);
+    }
+    state.m.forEach((a, i) => {
+      if (a.length !== this.m[i].size || state.v[i].length !== this.v[i].size) throw new ShapeError(`optimizer state ${i}: ${a.length} values for variable ${this.variables[i].name} of size ${this.m[i].size}`);
+      tf.tidy(() => {
+        this.m[i].assign(tf.tensor(a, this.m[i].shape));
+        this.v[i].assign(tf.tensor(state.v[i], this.v[i].shape));
+      });
+    });
+    this.t = state.t;
+  }
+
   /** Frees the moment tensors. */
   dispose(): void {
     tf.dispose([...this.m, ...this.v]);

@@ -20,7 +20,9 @@
  * Deterministic: one seed drives the initialisation, split, shuffles and augmentation, so the
  * same seed and data give the same weights (on one backend).
  */
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
 import { FormatError, ParamError } from '../errors';
 import { readPngGrey } from '../io/png';
 import { Rng } from '../util/random';
@@ -194,6 +196,12 @@ export interface TrainOptions {
   data?: LabelledFrames;
   /** Start from this model (its keypoints must be `labels.keypoints`); trainPoseModel takes ownership. */
   initialModel?: tf.LayersModel;
+  /**
+   * Folder for a checkpoint after every epoch (checkpoint.ts). When it already holds a checkpoint
+   * of this same run (same labels, split and config), training resumes after its last epoch and
+   * ends with the same weights as an uninterrupted run; a checkpoint of another run is a ParamError.
+   */
+  checkpointDir?: string;
 }
 
 /** What training returns; the caller owns (and disposes) `model`. */
@@ -326,15 +334,35 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
   const optimizer = new AdamW(fmnetTrainableVariables(model), { lr: cfg.lr, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
   const rng = new Rng(cfg.seed);
   const stepsPerEpoch = Math.ceil(split.train.length / cfg.batchSize);
-  const history: EpochRecord[] = [];
+  let history: EpochRecord[] = [];
   let best: tf.Tensor[] | null = null;
   let bestEpoch = -1;
   let bestValError = NaN;
   const t0 = performance.now();
   let lastValError = NaN;
+  let startEpoch = 0;
+  const fingerprint = options.checkpointDir
+    ? runFingerprint({ cfg, split, keypoints: data.keypoints, files: data.files.map((f) => path.basename(f)), n, fineTune: Boolean(options.initialModel) })
+    : '';
 
   try {
-    for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    if (options.checkpointDir) {
+      const ck = readCheckpoint<EpochRecord>(options.checkpointDir, fingerprint);
+      if (ck) {
+        const shapes = model.getWeights().map((w) => w.shape);
+        if (ck.weights.length !== shapes.length) throw new FormatError(options.checkpointDir, `checkpoint has ${ck.weights.length} weight arrays; the model has ${shapes.length}`);
+        model.setWeights(ck.weights.map((a, i) => tf.tensor(a, shapes[i])));
+        optimizer.importState({ t: ck.optimizerSteps, m: ck.m, v: ck.v });
+        rng.setState(ck.rng);
+        if (ck.best.length) best = ck.best.map((a, i) => tf.tensor(a, shapes[i]));
+        history = ck.history;
+        bestEpoch = ck.bestEpoch;
+        bestValError = ck.bestValError;
+        lastValError = ck.lastValError;
+        startEpoch = ck.epochsDone;
+      }
+    }
+    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
       const te = performance.now();
       optimizer.lr = facemapLearningRate(epoch, cfg.epochs, cfg.lr);
       const order = shuffled(split.train, rng);
@@ -368,7 +396,7 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
         optimizer.step(acc!);
         tf.dispose(acc!);
         lossSum += stepLoss;
-        const done = epoch * stepsPerEpoch + step + 1;
+        const done = (epoch - startEpoch) * stepsPerEpoch + step + 1;
         const elapsed = (performance.now() - t0) / 1000;
         options.onProgress?.({
           epoch,
@@ -378,7 +406,7 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
           loss: stepLoss,
           valError: lastValError,
           bestEpoch,
-          etaS: (elapsed / done) * (cfg.epochs * stepsPerEpoch - done),
+          etaS: (elapsed / done) * ((cfg.epochs - startEpoch) * stepsPerEpoch - done),
           epochDone: false,
         });
         await new Promise((r) => setImmediate(r));
@@ -393,6 +421,23 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
       }
       const record: EpochRecord = { epoch, lr: optimizer.lr, loss: lossSum / stepsPerEpoch, valError: lastValError, seconds: (performance.now() - te) / 1000 };
       history.push(record);
+      if (options.checkpointDir) {
+        const opt = optimizer.exportState();
+        writeCheckpoint(options.checkpointDir, {
+          fingerprint,
+          epochsDone: epoch + 1,
+          history,
+          bestEpoch,
+          bestValError,
+          lastValError,
+          rng: rng.getState(),
+          optimizerSteps: opt.t,
+          weights: model.getWeights().map((w) => (w.dataSync() as Float32Array).slice()),
+          m: opt.m,
+          v: opt.v,
+          best: (best ?? []).map((w) => (w.dataSync() as Float32Array).slice()),
+        });
+      }
       const elapsed = (performance.now() - t0) / 1000;
       options.onProgress?.({
         epoch,
@@ -402,7 +447,7 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
         loss: record.loss,
         valError: lastValError,
         bestEpoch,
-        etaS: (elapsed / (epoch + 1)) * (cfg.epochs - epoch - 1),
+        etaS: (elapsed / (epoch + 1 - startEpoch)) * (cfg.epochs - epoch - 1),
         epochDone: true,
       });
     }

@@ -7,6 +7,12 @@
  */
 import { ParamError } from '../errors';
 
+/** Serialisable generator state (see {@link Rng.getState}). */
+export interface RngState {
+  s: number[];
+  spare: number | null;
+}
+
 export class Rng {
   private s0: number;
   private s1: number;
@@ -29,6 +35,20 @@ export class Rng {
     this.s1 = splitmix32();
     this.s2 = splitmix32();
     this.s3 = splitmix32();
+  }
+
+  /** The generator's full state (for checkpoints); {@link setState} restores it exactly. */
+  getState(): RngState {
+    return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.spare };
+  }
+
+  /** Restores a state from {@link getState}. */
+  setState(state: RngState): void {
+    if (!Array.isArray(state?.s) || state.s.length !== 4 || !state.s.every((v) => Number.isInteger(v))) {
+      throw new ParamError('rng state', state, '{ s: [4 integers], spare: number | null }');
+    }
+    [this.s0, this.s1, this.s2, this.s3] = state.s.map((v) => v | 0) as [number, number, number, number];
+    this.spare = state.spare ?? null;
   }
 
   /** Next 32-bit unsigned integer. */

@@ -150,4 +150,49 @@ describe('pose/train: training, fine-tuning, model folders', function () {
     assert.ok(cv.x.every(Number.isFinite));
     assert.equal(tf.memory().numTensors, before);
   });
+
+  it('checkpoints every epoch; a run killed half-way resumes to the same weights; another run in the folder is refused', async () => {
+    const data = loadLabelledFrames(labels);
+    const cfg = { ...TINY, epochs: 4, batchSize: 2, lr: 1e-2, valFraction: 0.34, seed: 5 };
+    const full = await trainPoseModel(labels, cfg, { data });
+    const ck = path.join(dir, 'ck-resume');
+    // "Killed" after 2 epochs: stop the run by throwing from the progress callback.
+    await assert.rejects(
+      trainPoseModel(labels, cfg, {
+        data,
+        checkpointDir: ck,
+        onProgress: (p) => {
+          if (p.epochDone && p.epoch === 1) throw new Error('killed');
+        },
+      }),
+      /killed/,
+    );
+    // The progress report of epoch 1 comes after its checkpoint: epochs 0 and 1 are saved.
+    assert.equal(JSON.parse(fs.readFileSync(path.join(ck, 'checkpoint.json'), 'utf8')).epochsDone, 2);
+    const epochsRun: number[] = [];
+    const resumed = await trainPoseModel(labels, cfg, { data, checkpointDir: ck, onProgress: (p) => p.epochDone && epochsRun.push(p.epoch) });
+    assert.deepEqual(epochsRun, [2, 3], 'resumed at epoch 2');
+    assert.deepEqual(resumed.history.map((h) => h.epoch), [0, 1, 2, 3]);
+    assert.equal(resumed.bestEpoch, full.bestEpoch);
+    assert.deepEqual(weightsOf(resumed.model), weightsOf(full.model));
+    assert.deepEqual(fs.readdirSync(ck).sort(), ['checkpoint-e4.bin', 'checkpoint.json']);
+    await assert.rejects(trainPoseModel(labels, { ...cfg, seed: 6 }, { data, checkpointDir: ck }), (e: unknown) => e instanceof ParamError && e.field === 'checkpointDir');
+    full.model.dispose();
+    resumed.model.dispose();
+  });
+
+  it('cross-validation with a work folder does not retrain finished folds', async () => {
+    const work = path.join(dir, 'cv-work');
+    const cfg = { ...TINY, epochs: 1, batchSize: 2, valFraction: 0, seed: 0 };
+    const first = await crossValidate(labels, cfg, 3, { workDir: work, maxFolds: 2 });
+    assert.ok(fs.existsSync(path.join(work, 'fold-1', 'result.json')));
+    let trained = 0;
+    const second = await crossValidate(labels, cfg, 3, { workDir: work, onProgress: (f) => f < 2 && trained++ });
+    assert.equal(trained, 0, 'folds 0 and 1 were read back, not retrained');
+    assert.equal(second.folds.length, 3);
+    const K = 3;
+    const rows = (cv: typeof first): string => first.folds.flatMap((f) => f.test).flatMap((i) => Array.from(cv.x.subarray(i * K, (i + 1) * K), (v) => v.toFixed(3))).join();
+    assert.equal(rows(second), rows(first));
+    assert.equal(second.folds[0].metrics.mean.toFixed(4), first.folds[0].metrics.mean.toFixed(4));
+  });
 });
