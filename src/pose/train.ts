@@ -509,7 +509,7 @@ export async function fineTune(
   baseDir: string,
   labels: LabelSet,
   config: PoseTrainConfig = {},
-  options: { onProgress?: (p: TrainProgress) => void; data?: LabelledFrames } = {},
+  options: { onProgress?: (p: TrainProgress) => void; data?: LabelledFrames; checkpointDir?: string } = {},
 ): Promise<PoseTrainResult & { baseCard: ModelCard }> {
   const data = options.data ?? loadLabelledFrames(labels);
   const { model, card } = await loadModel(baseDir);
