@@ -10,3 +10,4 @@ export { progressBar, type ProgressBar } from './util/progress';
 export * from './pose';
 export * from './motion';
 export * from './neural';
+export * from './report';

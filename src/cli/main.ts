@@ -8,12 +8,13 @@ import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
 import { demoCommand } from './demo';
 import { evaluateCommand } from './evaluate';
 import { infoCommand } from './info';
+import { reportCommand } from './report';
 import { svdCommand } from './svd';
 import { synthCommand } from './synth';
 import { trainCommand } from './train';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, demoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, reportCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

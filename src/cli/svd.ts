@@ -1,4 +1,5 @@
 /** `facemap-ts svd`: motion/movie SVDs, motion energy, pupil, blink and running of videos. */
+import * as fs from 'node:fs';
 import { ParamError } from '../errors';
 import { loadRois } from '../motion/rois';
 import { procPath, writeProc } from '../motion/proc';
@@ -61,6 +62,7 @@ export const svdCommand: Command = {
     await model.fit(src);
     const result = await model.transform(src);
     const file = procPath(positionals[0], values.out);
+    if (values.out) fs.mkdirSync(values.out, { recursive: true });
     await writeProc(file, model, result);
     const k = model.targets.map((t) => `${t.kind}${t.roi === null ? '' : ` roi ${t.roi}`}: ${t.masks.cols}`).join(', ');
     process.stdout.write(`${file}: ${result.nFrames} frames, ${model.nPixels} binned pixels, components (${k})\n`);
