@@ -38,6 +38,7 @@ export {
   type MatmulOptions,
   type OrthonormalizeOptions,
   type RandomizedSvdOptions,
+  type GramSvdOptions,
   type SvdResult,
 } from './linalg';
 export {

@@ -205,6 +205,16 @@ export interface RandomizedSvdOptions {
   engine?: MatmulEngine;
 }
 
+/** Options of {@link gramSvd}. */
+export interface GramSvdOptions extends RandomizedSvdOptions {
+  /**
+   * Skip re-orthonormalising the factor on the large side: it is returned as Aᵀ U / S (or A V / S
+   * when A is tall), exact as a product but orthonormal only up to float32 rounding amplified by
+   * S[0]/S[j]. For callers that use V·S (= Aᵀ U) only. Default false.
+   */
+  rawV?: boolean;
+}
+
 /**
  * Truncated SVD A ≈ U diag(S) V^T.
  * Shapes: U rows x k, S k (descending, >= 0), V cols x k (V, not V^T); U and V have orthonormal
@@ -443,7 +453,7 @@ export function randomizedSvd(A: Matrix, k: number, opts: RandomizedSvdOptions =
  * orthonormal columns. Same sign convention as `randomizedSvd` (see `SvdResult`).
  * @returns U (rows x k), S (k, descending), V (cols x k).
  */
-export function gramSvd(A: Matrix, k: number, opts: RandomizedSvdOptions = {}): SvdResult {
+export function gramSvd(A: Matrix, k: number, opts: GramSvdOptions = {}): SvdResult {
   checkMatrix('A', A);
   if (A.rows > A.cols) {
     const r = gramSvd(transpose(A), k, opts);
@@ -473,21 +483,12 @@ export function gramSvd(A: Matrix, k: number, opts: RandomizedSvdOptions = {}): 
     for (let it = 0; it < powerIters; it++) Q = orthonormalize(matmul(G, Q, { engine }), rng, engine, 32, 512);
   }
   const GQ = matmul(G, Q, { engine });
-  // T = Q^T G Q in float64, column-major, symmetrised
-  const q64 = toCol64(Q);
-  const gq64 = toCol64(GQ);
+  // T = Q^T G Q (matmul engine), symmetrised in float64, column-major
+  const Tf = matmul(Q, GQ, { transposeA: true, engine }).data;
   const T = new Float64Array(l * l);
   for (let i = 0; i < l; i++) {
     for (let j = i; j < l; j++) {
-      let s1 = 0;
-      let s2 = 0;
-      const oi = i * n;
-      const oj = j * n;
-      for (let r = 0; r < n; r++) {
-        s1 += q64.data[oi + r] * gq64.data[oj + r];
-        s2 += q64.data[oj + r] * gq64.data[oi + r];
-      }
-      const s = 0.5 * (s1 + s2);
+      const s = 0.5 * (Tf[i * l + j] + Tf[j * l + i]);
       T[j * l + i] = s;
       T[i * l + j] = s;
     }
@@ -504,10 +505,51 @@ export function gramSvd(A: Matrix, k: number, opts: RandomizedSvdOptions = {}): 
   }
   // A^T U / S loses orthogonality for small S (error ~ (S[0]/S[j])² float32 rounding) and is zero
   // for S = 0: re-orthonormalise in column order (leading columns keep their direction and sign,
-  // dependent ones become random orthogonal directions)
-  V = orthonormalize(V, rng, engine);
+  // dependent ones become random orthogonal directions). V is nearly orthonormal, so one
+  // Cholesky QR (Gram matrix on the matmul engine) does it; the general QR is the fallback.
+  if (!opts.rawV) V = choleskyQrNearOrthonormal(V, engine) ?? orthonormalize(V, rng, engine);
   flipSigns(U, V);
   return { U, S: s, V };
+}
+
+/**
+ * Q of a thin QR of a matrix whose columns are already nearly orthonormal (Gram matrix within
+ * 0.5 of the identity on its diagonal, well conditioned), by one Cholesky QR: W = VᵀV on the
+ * matmul engine, W = RᵀR in float64, Q = V R⁻¹. Same Q as Gram-Schmidt in column order (R has a
+ * positive diagonal, so leading columns keep direction and sign). Returns null when V is not
+ * near orthonormal enough (zero or dependent columns), for the caller's general QR.
+ */
+function choleskyQrNearOrthonormal(V: Matrix, engine: MatmulEngine): Matrix | null {
+  const k = V.cols;
+  const W = matmul(V, V, { transposeA: true, engine }).data;
+  for (let j = 0; j < k; j++) if (!(Math.abs(W[j * k + j] - 1) < 0.5)) return null;
+  // Cholesky W = L Lᵀ (L lower, row-major float64); R = Lᵀ
+  const L = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    let d = W[j * k + j];
+    for (let p = 0; p < j; p++) d -= L[j * k + p] * L[j * k + p];
+    if (!(d > 0.25)) return null; // condition number of V > ~4: not near orthonormal
+    const ljj = Math.sqrt(d);
+    L[j * k + j] = ljj;
+    for (let i = j + 1; i < k; i++) {
+      let t = 0.5 * (W[i * k + j] + W[j * k + i]);
+      for (let p = 0; p < j; p++) t -= L[i * k + p] * L[j * k + p];
+      L[i * k + j] = t / ljj;
+    }
+  }
+  // Rinv = (Lᵀ)⁻¹ = (L⁻¹)ᵀ: invert L (lower triangular) by forward substitution, column by column
+  const Linv = new Float64Array(k * k);
+  for (let c = 0; c < k; c++) {
+    Linv[c * k + c] = 1 / L[c * k + c];
+    for (let i = c + 1; i < k; i++) {
+      let t = 0;
+      for (let p = c; p < i; p++) t -= L[i * k + p] * Linv[p * k + c];
+      Linv[i * k + c] = t / L[i * k + i];
+    }
+  }
+  const Rinv = new Float32Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) Rinv[i * k + j] = Linv[j * k + i];
+  return matmul(V, { data: Rinv, rows: k, cols: k }, { engine });
 }
 
 // ---------------------------------------------------------------------------------------------

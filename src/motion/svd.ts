@@ -292,7 +292,8 @@ export class MotionSVD {
           const D = this.centred(tg, X, ch.n, null);
           const rows = D.length / m;
           const k = Math.min(c.chunkComponents, rows, m);
-          const { V, S } = truncatedSvd({ data: D, rows, cols: m }, k, c.seed);
+          // Only V·S (= Dᵀ U) is kept, so V need not be re-orthonormalised (rawV).
+          const { V, S } = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, true);
           for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) V.data[i * k + j] *= S[j];
           blocks[ti].push(V);
         });
@@ -466,6 +467,6 @@ const GRAM_MAX_SIDE = 4096;
  * or the concatenated block columns) is at most GRAM_MAX_SIDE, which keeps the orthonormalisations
  * off the pixels x l matrices (~5x faster on 1000-frame chunks); randomized SVD otherwise.
  */
-function truncatedSvd(A: Matrix, k: number, seed: number): SvdResult {
-  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed }) : randomizedSvd(A, k, { seed });
+function truncatedSvd(A: Matrix, k: number, seed: number, rawV = false): SvdResult {
+  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed, rawV }) : randomizedSvd(A, k, { seed });
 }

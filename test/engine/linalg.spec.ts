@@ -195,6 +195,28 @@ describe('engine/linalg: randomized SVD', () => {
     });
   }
 
+  it('gramSvd rawV: V·S equals Aᵀ U exactly (no re-orthonormalisation); zero singular values still give orthonormal V by default', () => {
+    const k = 5;
+    const At = transpose(A);
+    const raw = gramSvd(At, k, { seed: 1, rawV: true });
+    const AtU = matmul(At, raw.U, { transposeA: true });
+    let err = 0;
+    let scale = 0;
+    for (let i = 0; i < raw.V.rows; i++) {
+      for (let j = 0; j < k; j++) {
+        err = Math.max(err, Math.abs(raw.V.data[i * k + j] * raw.S[j] - AtU.data[i * k + j]));
+        scale = Math.max(scale, Math.abs(AtU.data[i * k + j]));
+      }
+    }
+    assert.ok(err < 1e-5 * scale, `max |V S - Aᵀ U| ${err} vs ${scale}`);
+    // rank 2 matrix, k = 4: two zero singular values; V falls back to the general QR and stays orthonormal
+    const r3 = new Rng(4);
+    const low = compose(orthonormal(r3, 30, 2), [3, 1], orthonormal(r3, 50, 2));
+    const z = gramSvd(low, 4, { seed: 2 });
+    assertOrthonormalColumns(z.V, 1e-5);
+    assertOrthonormalColumns(z.U, 1e-5);
+  });
+
   it('gramSvd matches exact singular values of a full-rank decaying spectrum', () => {
     const r2 = new Rng(9);
     const cols = 200;
