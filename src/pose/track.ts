@@ -31,7 +31,7 @@ import { filterTraces, resolveFilterConfig, type FilterReport, type TraceFilterC
 import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
-import { facemapTsVersion, modelFolderFingerprint, type ModelCard } from './model-io';
+import { facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
 import { openPoseEngine, type PoseEngine, type PoseEngineOptions } from './pose-engine';
 import { type CropBox, cropTransform, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
 
@@ -381,6 +381,7 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
   if (options.filter) resolveFilterConfig(options.filter);
   const log = options.log ?? ((s: string) => (options.quiet ? undefined : process.stderr.write(`${s}\n`)));
   const o = { ...options, batchSize };
+  readModelCard(options.model);
   const fingerprint = modelFolderFingerprint(options.model);
   const results: TrackedVideo[] = [];
   let opened: Awaited<ReturnType<typeof openPoseEngine>> | null = null;
