@@ -27,7 +27,7 @@ export const trackCommand: Command = {
     '',
     '  --model MODEL_DIR        model folder (uses MODEL_DIR/model.onnx; exported in memory if missing)',
     '  --box X0,X1,Y0,Y1        crop box in frame pixels (end-exclusive); default the model card\'s box, else the whole frame',
-    '  --batch N                frames per forward pass, default 16',
+    '  --batch N                frames per forward pass, default 8 (memory grows ~35 MB a frame)',
     '  --out DIR                output folder',
     '  --csv                    also write DeepLabCut CSV',
     '  --engine auto|onnx|tfjs  default auto: ONNX Runtime, or tfjs when it cannot load (FACEMAP_ORT=off forces that)',
