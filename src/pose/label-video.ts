@@ -79,7 +79,7 @@ export async function labelVideo(video: string, keypoints: string | KeypointTrac
   const bar = progressBar(`label-video ${path.basename(out)}`, 'frames', { quiet: options.quiet });
   let done = 0;
   try {
-    for await (const c of readFrames(video, { info, start, count, chunk: 32, dtype: 'uint8' })) {
+    for await (const c of readFrames(video, { info, start, count, chunk: 8, dtype: 'uint8' })) {
       if (options.signal?.aborted) throw new InterruptedError(`${out}: interrupted at frame ${c.start}; nothing written`);
       const rgb = new Uint8Array(c.n * W * H * 3);
       for (let i = 0; i < c.n * W * H; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = c.frames[i];

@@ -15,7 +15,8 @@
  *
  * Failure leaves nothing that looks complete: the HDF5 and CSV files are written under temporary
  * names and renamed only once every frame is in; the metadata JSON, written last, marks a video as
- * finished. A truncated or corrupt video is a FormatError naming the file and frame (see
+ * finished (a failed re-run leaves the earlier run's files as they were; a successful one removes
+ * the earlier CSV or filtered traces that it did not make again). A truncated or corrupt video is a FormatError naming the file and frame (see
  * io/video.ts). Re-running skips videos whose metadata matches (same video file size and time,
  * same model weights, same box) unless `force`; a finished video that lacks an output asked for
  * now (CSV, filtered traces) gets just that output, from its saved traces.
@@ -265,9 +266,7 @@ async function trackOne(
   const pre = new FramePreprocessor(bw, bh, cropTransform(fullFrameBox(bw, bh), bw, bh, S));
   const nFrames = info.nFrames;
   fs.mkdirSync(path.dirname(outputs.h5), { recursive: true });
-  for (const f of [outputs.h5, outputs.csv, outputs.json]) removeStalePartials(f);
-  // A re-run replaces the old outputs: drop the old metadata first so nothing looks finished meanwhile.
-  fs.rmSync(outputs.json, { force: true });
+  for (const f of Object.values(outputs)) removeStalePartials(f);
   const bar = progressBar(`track ${job.count > 1 ? `${job.index + 1}/${job.count} ` : ''}${path.basename(video)}`, 'frames', { quiet: o.quiet });
   const csvTmp = o.csv ? tempPathFor(outputs.csv) : null;
   let csvFd: number | null = null;
@@ -419,6 +418,9 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
         }
         const meta = await trackOne({ video, index, count: videos.length, outputs }, opened.engine, opened.card, fingerprint, opened.onnxSource, o);
         if (options.filter) meta.outputs.filtered = await writeFilteredTraces(outputs, options.filter, !!options.csv);
+        // Outputs of an earlier run that this one did not make would not match the new traces.
+        const made = new Set([meta.outputs.h5, meta.outputs.csv, meta.outputs.filtered?.h5, meta.outputs.filtered?.csv]);
+        for (const f of [outputs.csv, outputs.filteredH5, outputs.filteredCsv]) if (!made.has(path.basename(f))) fs.rmSync(f, { force: true });
         writeFileAtomicSync(outputs.json, `${JSON.stringify(meta, null, 2)}\n`);
         results.push({ video, status: 'tracked', outputs, metadata: meta });
       } catch (e) {

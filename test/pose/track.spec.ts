@@ -126,6 +126,8 @@ describe('pose/track', () => {
     const other = await trackVideos([video], { model: modelDir + '2', outDir: out, quiet: true, log: () => undefined });
     assert.equal(other[0].status, 'tracked');
     assert.equal(other[0].metadata?.model.onnx, 'memory');
+    assert.equal(other[0].metadata?.outputs.csv, null);
+    assert.ok(!fs.existsSync(o.csv) && !fs.existsSync(o.filteredH5), 'outputs of the old weights removed');
     const force = await trackVideos([video], { model: modelDir + '2', outDir: out, quiet: true, force: true });
     assert.equal(force[0].status, 'tracked');
   });
