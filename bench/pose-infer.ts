@@ -22,7 +22,9 @@
  * a worker thread, batch 8) on ../shared/data/mirror-mouse/videos/test_vid.mp4 (994 frames,
  * 396x406, BENCH_VIDEO to override): frames / wall seconds of the whole command (startup included)
  * and the command's own frames/s; peak memory = the command's peak RSS (its JSON line, worker threads
- * included) and the largest RSS sampled every 100 ms over it and its ffmpeg child.
+ * included) and the largest RSS sampled every 100 ms over it and its ffmpeg child. Then the same with
+ * `--workers 2` (two single-threaded ONNX Runtime workers taking batches in turn; BENCH_TWO_WORKERS=0
+ * skips it).
  *
  * Peak memory of this process (VmHWM) covers the model-only runs. The machine is shared: load
  * averages at start and end go into the JSON. Progress on stderr; one JSON line last on stdout.
@@ -143,9 +145,9 @@ function treeRss(pid: number): number {
   return total;
 }
 
-async function endToEnd(video: string, modelDir: string, outDir: string): Promise<Record<string, unknown>> {
+async function endToEnd(video: string, modelDir: string, outDir: string, extra: string[] = []): Promise<Record<string, unknown>> {
   const t0 = performance.now();
-  const p = spawn(process.execPath, [CLI, 'track', video, '--model', modelDir, '--out', outDir, '--force'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [CLI, 'track', video, '--model', modelDir, '--out', outDir, '--force', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let peak = 0;
@@ -163,6 +165,7 @@ async function endToEnd(video: string, modelDir: string, outDir: string): Promis
   const summary = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { videos: { frames: number; framesPerSecond: number }[]; engine: string; peakRssMB: number };
   const v = summary.videos[0];
   return {
+    command: `facemap-ts track ${path.basename(video)} --model MODEL --out DIR --force${extra.length ? ` ${extra.join(' ')}` : ''}`,
     video,
     frames: v.frames,
     engine: summary.engine,
@@ -257,6 +260,7 @@ async function main(): Promise<void> {
     model.dispose();
 
     let e2e: Record<string, unknown>;
+    let e2eTwoWorkers: Record<string, unknown> | undefined;
     if (video === 'none' || !fs.existsSync(video)) {
       e2e = { skipped: `video ${video} not found` };
       log(e2e.skipped as string);
@@ -264,6 +268,11 @@ async function main(): Promise<void> {
       log(`end to end: facemap-ts track ${video}`);
       e2e = await endToEnd(video, modelDir, path.join(work, 'track'));
       log(`end to end: ${JSON.stringify(e2e)}`);
+      if (process.env.BENCH_TWO_WORKERS !== '0') {
+        log(`end to end, 2 workers x 1 thread: facemap-ts track ${video} --workers 2`);
+        e2eTwoWorkers = await endToEnd(video, modelDir, path.join(work, 'track2'), ['--workers', '2']);
+        log(`end to end, 2 workers: ${JSON.stringify(e2eTwoWorkers)}`);
+      }
     }
 
     const o1 = onnx.batch1 as number;
@@ -277,6 +286,7 @@ async function main(): Promise<void> {
         onnxVsPytorch: ratios,
         variants,
         endToEnd: e2e,
+        endToEndTwoWorkers: e2eTwoWorkers,
         peakMemoryMB: { benchProcessModelOnly: mb(hwmModelOnly), track: e2e.peakRssMB ?? null, trackWithFfmpegSampled: e2e.peakRssSampledWithFfmpegMB ?? null, pytorch: pytorch.peakRssMB ?? null },
         targets: {
           modelOnlyAtLeast25: o1 >= 25 && o16 >= 25,

@@ -59,7 +59,7 @@ export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, Eval
 export { FastBatchNorm, fastBatchNorm, isBatchNormLayer } from './fast-batchnorm';
 export { ONNX_FILE, ONNX_META, exportOnnx, fmnetToOnnx, onnxForFolder, onnxMetadata } from './onnx-export';
 export type { FolderOnnx, OnnxExport, OnnxExportOptions, OnnxExportResult } from './onnx-export';
-export { OnnxInlineEngine, OnnxWorkerEngine, TfjsEngine, openPoseEngine } from './pose-engine';
+export { EnginePool, OnnxInlineEngine, OnnxWorkerEngine, TfjsEngine, openPoseEngine } from './pose-engine';
 export type { InferResult, OpenedEngine, PoseEngine, PoseEngineKind, PoseEngineOptions } from './pose-engine';
 export { trackOutputs, trackVideos, writeFilteredTraces } from './track';
 export type { TrackMetadata, TrackOptions, TrackOutputs, TrackedVideo } from './track';

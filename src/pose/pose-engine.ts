@@ -50,10 +50,16 @@ export interface PoseEngine {
 export interface PoseEngineOptions {
   /** 'auto' (default): ONNX Runtime when it loads, else tfjs. 'onnx' fails when ONNX Runtime cannot load. */
   engine?: 'auto' | PoseEngineKind;
-  /** ONNX Runtime intra-op threads; default one per core. */
+  /** ONNX Runtime intra-op threads per session; default the cores divided among the workers (at least 1). */
   threads?: number;
   /** Run ONNX Runtime in a worker thread (default true). */
   worker?: boolean;
+  /**
+   * ONNX Runtime worker threads, each with its own session, taking batches in turn (default 1).
+   * Two single-threaded workers spend less CPU per frame than one two-threaded session (no
+   * synchronisation inside each convolution) at the cost of a second set of activations.
+   */
+  workers?: number;
 }
 
 /** An opened engine and what the caller should tell the user about how it was chosen. */
@@ -186,6 +192,38 @@ export class OnnxWorkerEngine implements PoseEngine {
   }
 }
 
+/** Several engines taking batches in turn (results still come back per call, so order is kept by the caller's queue). */
+export class EnginePool implements PoseEngine {
+  readonly kind: PoseEngineKind;
+  readonly description: string;
+  readonly inputSize: number;
+  readonly nKeypoints: number;
+  private next = 0;
+
+  constructor(private readonly engines: PoseEngine[]) {
+    if (engines.length === 0) throw new ParamError('engines', [], 'at least one engine');
+    this.kind = engines[0].kind;
+    this.inputSize = engines[0].inputSize;
+    this.nKeypoints = engines[0].nKeypoints;
+    this.description = engines.length === 1 ? engines[0].description : `${engines.length} x ${engines[0].description.replace('worker thread', 'worker threads')}`;
+  }
+
+  /** Number of engines: how many batches can run at once. */
+  get size(): number {
+    return this.engines.length;
+  }
+
+  infer(pixels: Float32Array, n: number): Promise<InferResult> {
+    const e = this.engines[this.next];
+    this.next = (this.next + 1) % this.engines.length;
+    return e.infer(pixels, n);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.engines.map((e) => e.dispose()));
+  }
+}
+
 /** The tfjs model on the active tfjs backend (maps NHWC). */
 export class TfjsEngine implements PoseEngine {
   readonly kind = 'tfjs' as const;
@@ -231,7 +269,9 @@ export class TfjsEngine implements PoseEngine {
 export async function openPoseEngine(modelDir: string, options: PoseEngineOptions = {}): Promise<OpenedEngine> {
   const kind = options.engine ?? 'auto';
   if (!['auto', 'onnx', 'tfjs'].includes(kind)) throw new ParamError('engine', kind, "'auto', 'onnx' or 'tfjs'");
-  const threads = options.threads ?? os.availableParallelism();
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new ParamError('workers', workers, 'an integer >= 1');
+  const threads = options.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers));
   if (!Number.isInteger(threads) || threads < 1) throw new ParamError('threads', threads, 'an integer >= 1');
   const card = readModelCard(modelDir);
   const notes: string[] = [];
@@ -243,9 +283,13 @@ export async function openPoseEngine(modelDir: string, options: PoseEngineOption
       if (ox.stale) notes.push(ox.stale);
       if (ox.source === 'memory' && !ox.stale) notes.push(`no model.onnx in ${modelDir}: exported in memory (run export-onnx once to skip this)`);
       if (options.worker ?? true) {
+        const started: OnnxWorkerEngine[] = [];
         try {
-          return { engine: await OnnxWorkerEngine.start(ox.bytes, S, K, threads), card, notes, onnxSource: ox.source };
+          for (let i = 0; i < workers; i++) started.push(await OnnxWorkerEngine.start(ox.bytes, S, K, threads));
+          const engine = workers === 1 ? started[0] : new EnginePool(started);
+          return { engine, card, notes, onnxSource: ox.source };
         } catch (e) {
+          await Promise.all(started.map((w) => w.dispose()));
           notes.push(`${(e as Error).message}; running ONNX Runtime on the main thread`);
         }
       }

@@ -9,7 +9,7 @@
  *        (DeepLabCut's), then `<video>_FacemapPose.json` (metadata) last.
  *
  * Overlap: while the worker runs batch i, the main thread reads and preprocesses batch i + 1 (and
- * ffmpeg decodes ahead into its pipe); at most `QUEUE_DEPTH` batches are in flight.
+ * ffmpeg decodes ahead into its pipe); at most 2 batches per inference worker are in flight.
  * Memory is bounded whatever the video length: a few batches of frames, and traces buffered for
  * `BLOCK_FRAMES` frames at a time before they are written (HDF5 chunked datasets, CSV rows).
  *
@@ -33,11 +33,11 @@ import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
 import { facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
-import { openPoseEngine, type PoseEngine, type PoseEngineOptions } from './pose-engine';
+import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions } from './pose-engine';
 import { type CropBox, cropTransform, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
 
-/** Batches in flight at once (being inferred, or waiting for it). */
-const QUEUE_DEPTH = 2;
+/** Batches in flight at once per inference worker (being inferred, or waiting for it). */
+const QUEUE_PER_WORKER = 2;
 /** Frames of traces buffered before they are written; also the HDF5 chunk length. */
 const BLOCK_FRAMES = 16384;
 /** DeepLabCut's scorer column for our predictions. */
@@ -265,6 +265,7 @@ async function trackOne(
   // ffmpeg crops to the box; the preprocessor then sees the box as the whole frame.
   const pre = new FramePreprocessor(bw, bh, cropTransform(fullFrameBox(bw, bh), bw, bh, S));
   const nFrames = info.nFrames;
+  const workers = engine instanceof EnginePool ? engine.size : 1;
   fs.mkdirSync(path.dirname(outputs.h5), { recursive: true });
   for (const f of Object.values(outputs)) removeStalePartials(f);
   const bar = progressBar(`track ${job.count > 1 ? `${job.index + 1}/${job.count} ` : ''}${path.basename(video)}`, 'frames', { quiet: o.quiet });
@@ -305,7 +306,7 @@ async function trackOne(
           // consume() still sees the error.
           p.catch(() => undefined);
           queue.push({ n: c.n, p });
-          while (queue.length >= QUEUE_DEPTH) await consume();
+          while (queue.length >= QUEUE_PER_WORKER * workers) await consume();
         }
         while (queue.length > 0) await consume();
       } catch (e) {

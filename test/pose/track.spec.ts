@@ -101,6 +101,15 @@ describe('pose/track', () => {
     agree(await readPoseH5(trackOutputs(video, b).h5), await readPoseH5(trackOutputs(video, a).h5), 'tfjs vs onnx');
   });
 
+  it('two inference workers taking batches in turn give the same traces, in order', async () => {
+    const b = path.join(dir, 'out-2w');
+    const [r] = await trackVideos([video], { model: modelDir, box, outDir: b, workers: 2, batchSize: 6, quiet: true });
+    assert.equal(r.status, 'tracked', r.error?.message);
+    assert.match(r.metadata?.engine.description ?? '', /^2 x ONNX Runtime .*1 thread, worker threads/);
+    const a = await readPoseH5(trackOutputs(video, path.join(dir, 'out1')).h5);
+    assert.deepEqual((await readPoseH5(trackOutputs(video, b).h5)).x, a.x);
+  });
+
   it('skips finished videos on a re-run, adding only outputs asked for now (CSV, filtered traces)', async () => {
     const out = path.join(dir, 'out2');
     const o = trackOutputs(video, out);
