@@ -45,6 +45,9 @@ export class NotFittedError extends FacemapError {
 /** A compute engine (backend, ONNX Runtime, ffmpeg) is missing or failed. */
 export class EngineError extends FacemapError {}
 
+/** Long work was stopped on request (an AbortSignal, Ctrl-C); nothing half-written is left. */
+export class InterruptedError extends FacemapError {}
+
 function formatValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;

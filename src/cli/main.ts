@@ -4,17 +4,31 @@
  * Exit codes: 0 done, 1 unexpected failure, 2 bad usage or option, 3 bad input file,
  * 4 a compute engine (backend, ONNX Runtime, ffmpeg) is missing.
  */
-import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
+import { EngineError, FormatError, InterruptedError, ParamError, ShapeError } from '../errors';
 import { demoCommand } from './demo';
 import { evaluateCommand } from './evaluate';
+import { exportOnnxCommand } from './export-onnx';
 import { infoCommand } from './info';
 import { reportCommand } from './report';
+import { labelVideoCommand } from './label-video';
 import { svdCommand } from './svd';
 import { synthCommand } from './synth';
+import { trackCommand } from './track';
 import { trainCommand } from './train';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, reportCommand, demoCommand];
+const COMMANDS: Command[] = [
+  infoCommand,
+  synthCommand,
+  trainCommand,
+  evaluateCommand,
+  exportOnnxCommand,
+  trackCommand,
+  labelVideoCommand,
+  svdCommand,
+  reportCommand,
+  demoCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -33,6 +47,7 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof ParamError) return 2;
   if (err instanceof FormatError || err instanceof ShapeError) return 3;
   if (err instanceof EngineError) return 4;
+  if (err instanceof InterruptedError) return 130;
   return 1;
 }
 

@@ -68,6 +68,10 @@ export interface ModelSpec {
   initializers?: readonly onnx.ITensorProto[];
   opset?: number;
   irVersion?: number;
+  /** Key-value metadata stored in the model (ModelProto.metadata_props). */
+  metadata?: Readonly<Record<string, string>>;
+  /** Free text describing the model (ModelProto.doc_string). */
+  docString?: string;
 }
 
 /** Serialized ModelProto bytes, ready for `createSession`. */
@@ -75,6 +79,8 @@ export function buildModel(spec: ModelSpec): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: spec.irVersion ?? DEFAULT_IR_VERSION,
     producerName: 'facemap-ts',
+    docString: spec.docString ?? '',
+    metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
     opsetImport: [{ domain: '', version: spec.opset ?? DEFAULT_OPSET }],
     graph: {
       name: spec.name,

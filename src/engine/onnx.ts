@@ -17,6 +17,9 @@
  * (`libonnxruntime_providers_cuda.so`, absent from the npm package unless the CUDA binaries were
  * installed), then CPU. A failed CUDA attempt falls back to CPU silently; `session.provider` and
  * `ortInfo()` report which one is used.
+ *
+ * `FACEMAP_ORT=off` makes ONNX Runtime unavailable to this process (as if it could not load): every
+ * user falls back (linalg to JS, tracking to tfjs), which is also how those fallbacks are tested.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -39,6 +42,11 @@ export interface OrtSessionOptions {
   providers?: readonly OrtProvider[];
   /** Graph optimisation level; default 'all'. */
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Whether idle intra-op threads spin waiting for work (ORT's default, true) or sleep at once
+   * (false: less CPU burnt between runs, e.g. while a pipeline waits for input).
+   */
+  spinning?: boolean;
 }
 
 interface Loaded {
@@ -53,6 +61,10 @@ let loadError: string | null = null;
 
 function load(): Loaded | null {
   if (loaded || loadError) return loaded;
+  if (/^(off|0|false|no)$/i.test(process.env.FACEMAP_ORT ?? '')) {
+    loadError = `disabled by FACEMAP_ORT=${process.env.FACEMAP_ORT}`;
+    return null;
+  }
   try {
     // Required lazily: where the native library cannot load, importing this module must still
     // work so that linalg can fall back to JS.
@@ -96,7 +108,7 @@ function cudaLibraryPresent(l: Loaded): boolean {
   return fs.existsSync(path.join(l.binDir, lib));
 }
 
-function resolveOptions(opts: OrtSessionOptions): { threads: number; providers: OrtProvider[]; level: string } {
+function resolveOptions(opts: OrtSessionOptions): { threads: number; providers: OrtProvider[]; level: string; spinning: boolean } {
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new ParamError('threads', threads, 'an integer >= 1');
   const providers = [...(opts.providers ?? ['cuda', 'cpu'])];
@@ -104,7 +116,7 @@ function resolveOptions(opts: OrtSessionOptions): { threads: number; providers: 
     if (p !== 'cuda' && p !== 'cpu') throw new ParamError('providers', providers, "a list of 'cuda' | 'cpu'");
   }
   if (providers.length === 0) throw new ParamError('providers', providers, 'at least one provider');
-  return { threads, providers, level: opts.graphOptimization ?? 'all' };
+  return { threads, providers, level: opts.graphOptimization ?? 'all', spinning: opts.spinning ?? true };
 }
 
 type Runner = { sync: true; run: (f: Feeds, outputs?: Feeds) => Results } | { sync: false; run: (f: Feeds) => Promise<Results> };
@@ -163,6 +175,7 @@ function ortSessionOptions(provider: OrtProvider, o: ReturnType<typeof resolveOp
     executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     intraOpNumThreads: o.threads,
     graphOptimizationLevel: o.level as OrtModule.InferenceSession.SessionOptions['graphOptimizationLevel'],
+    extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
   };
 }
 
@@ -252,7 +265,7 @@ const cache = new Map<string, OrtSession>();
  */
 export function cachedSession(key: string, build: () => Uint8Array, opts: OrtSessionOptions = {}): OrtSession {
   const o = resolveOptions(opts);
-  const full = `${key}|${o.threads}|${o.providers.join(',')}|${o.level}`;
+  const full = `${key}|${o.threads}|${o.providers.join(',')}|${o.level}|${o.spinning}`;
   let s = cache.get(full);
   if (!s) {
     s = createSession(build(), opts);

@@ -21,6 +21,8 @@ export type {
   H5Writer,
 } from './hdf5';
 export { binFrames, probeVideo, readFrame, readFrames, readFramesMulti } from './video';
+export { openVideoWriter } from './video-write';
+export type { VideoWriter, VideoWriterOptions } from './video-write';
 export type {
   Crop,
   Frame,

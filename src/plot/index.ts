@@ -1,3 +1,3 @@
 /** Figures: plotly builders and notebook display. */
-export { barFigure, imageFigure } from './figures';
+export { barFigure, imageFigure, keypointColors, keypointTracesFigure, type TracesLike } from './figures';
 export { figureHtml, loadPlotly, plotlyBundle, plotlyScriptTag, showFigure, type Figure } from './notebook';

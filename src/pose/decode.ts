@@ -8,19 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors';
 import type { FMnetOutput } from './fmnet';
 import { type CropTransform, toFrameCoords } from './preprocess';
-import { HEATMAP_STRIDE, OFFSET_SCALE } from './targets';
+import { type DecodedKeypoints, HEATMAP_STRIDE, OFFSET_SCALE } from './maps';
 
-/** Decoded keypoints of N images x K keypoints; arrays [N*K] row-major (image-major). */
-export interface DecodedKeypoints {
-  n: number;
-  nKeypoints: number;
-  /** Column coordinate in pixels (network input, or original frame after {@link keypointsInFrame}). */
-  x: Float32Array;
-  /** Row coordinate in pixels. */
-  y: Float32Array;
-  /** sigmoid of the heatmap maximum, in (0, 1). */
-  likelihood: Float32Array;
-}
+export { decodeMaps, type DecodedKeypoints, type RawMaps } from './maps';
 
 /** Decodes a batch of maps (each [N, G, G, K]). Disposes nothing it was given; leaks nothing. */
 export function decodeKeypoints(out: FMnetOutput): DecodedKeypoints {
@@ -69,3 +59,4 @@ export function keypointsInFrame(kp: DecodedKeypoints, transforms: CropTransform
   }
   return { ...kp, x, y, likelihood: kp.likelihood.slice() };
 }
+

@@ -11,6 +11,7 @@ export {
 } from './fmnet';
 export type { FMnetConfig, FMnetOutput } from './fmnet';
 export {
+  FramePreprocessor,
   cropPadResize,
   cropTransform,
   fullFrameBox,
@@ -26,8 +27,8 @@ export type { CropBox, CropTransform } from './preprocess';
 export { HEATMAP_SIGMA, HEATMAP_STRIDE, HEATMAP_SUM, OFFSET_SCALE, makeTargets, targetsToTensors } from './targets';
 export type { PoseTargetTensors, PoseTargets } from './targets';
 export { OFFSET_WEIGHT, fmnetLoss } from './loss';
-export { decodeKeypoints, keypointsInFrame } from './decode';
-export type { DecodedKeypoints } from './decode';
+export { decodeKeypoints, decodeMaps, keypointsInFrame } from './decode';
+export type { DecodedKeypoints, RawMaps } from './decode';
 export { augmentSample } from './augment';
 export type { AugmentConfig, AugmentedSample } from './augment';
 export { AdamW, facemapLearningRate } from './optim';
@@ -51,10 +52,28 @@ export {
   trainValSplit,
 } from './train';
 export type { EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
-export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, saveModel } from './model-io';
+export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';
 export { FastBatchNorm, fastBatchNorm, isBatchNormLayer } from './fast-batchnorm';
 export { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
 export type { CheckpointState } from './checkpoint';
+export { ONNX_FILE, ONNX_META, exportOnnx, fmnetToOnnx, onnxForFolder, onnxMetadata } from './onnx-export';
+export type { FolderOnnx, OnnxExport, OnnxExportOptions, OnnxExportResult } from './onnx-export';
+export { EnginePool, OnnxInlineEngine, OnnxWorkerEngine, TfjsEngine, openPoseEngine } from './pose-engine';
+export type { InferResult, OpenedEngine, PoseEngine, PoseEngineKind, PoseEngineOptions } from './pose-engine';
+export { trackOutputs, trackVideos, writeFilteredTraces } from './track';
+export type { TrackMetadata, TrackOptions, TrackOutputs, TrackedVideo } from './track';
+export {
+  FILTER_DEFAULTS,
+  confidenceOutliers,
+  filterOutliers,
+  filterTraces,
+  gaussianFilter1d,
+  nanMedianFilter,
+  resolveFilterConfig,
+} from './filters';
+export type { ConfidenceFilterConfig, FilterReport, OutlierFilterConfig, TraceFilterConfig } from './filters';
+export { drawDisc, labelVideo } from './label-video';
+export type { LabelVideoOptions } from './label-video';

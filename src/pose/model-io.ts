@@ -7,9 +7,11 @@
  * model untouched, never a half-written one. Files carry no timestamp unless `card.created` is set,
  * so the same model gives byte-identical files.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { backendInfo, initBackend } from '../engine/backend';
 import { FormatError } from '../errors';
 import { tempPathFor } from '../util/fsx';
 import type { CropBox } from './preprocess';
@@ -131,8 +133,8 @@ export async function saveModel(dir: string, model: tf.LayersModel, card: ModelC
   }
 }
 
-/** Reads a model folder written by {@link saveModel}; FormatError naming the file when something is missing. */
-export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; card: ModelCard }> {
+/** Reads and checks the `card.json` of a model folder; FormatError naming the file when it is missing or malformed. */
+export function readModelCard(dir: string): ModelCard {
   const cardFile = path.join(dir, 'card.json');
   if (!fs.existsSync(cardFile)) throw new FormatError(cardFile, 'model card not found: is this a facemap-ts model folder?');
   let card: ModelCard;
@@ -144,6 +146,40 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; c
   if (!Array.isArray(card.keypoints) || !Array.isArray(card.channels) || !Number.isInteger(card.inputSize)) {
     throw new FormatError(cardFile, 'expected keypoints (names), channels (5 integers) and inputSize');
   }
+  return card;
+}
+
+/**
+ * SHA-256 of a model folder's network: `model.json` and the weight files it names (not the card,
+ * whose metrics may change without the network changing). Identifies which weights an ONNX export
+ * or a tracking run came from.
+ */
+export function modelFolderFingerprint(dir: string): string {
+  const jsonFile = path.join(dir, 'model.json');
+  if (!fs.existsSync(jsonFile)) throw new FormatError(jsonFile, 'tfjs model.json not found: is this a facemap-ts model folder?');
+  const jsonBytes = fs.readFileSync(jsonFile);
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(jsonBytes.toString('utf8')) as tf.io.ModelJSON;
+  } catch (e) {
+    throw new FormatError(jsonFile, `not a readable tfjs model.json: ${(e as Error).message}`);
+  }
+  const h = createHash('sha256');
+  h.update(jsonBytes);
+  for (const p of json.weightsManifest.flatMap((g) => g.paths)) {
+    const f = path.join(dir, p);
+    if (!fs.existsSync(f)) throw new FormatError(f, 'weights file named in model.json is missing');
+    h.update(fs.readFileSync(f));
+  }
+  return h.digest('hex');
+}
+
+/** Reads a model folder written by {@link saveModel}; FormatError naming the file when something is missing. */
+export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; card: ModelCard }> {
+  const cardFile = path.join(dir, 'card.json');
+  const card = readModelCard(dir);
+  // Weights land on the active backend: choose ours (wasm with kernels) rather than tfjs's default.
+  if (!backendInfo()) await initBackend();
   const model = await tf.loadLayersModel(folderHandler(dir));
   if ((model.outputs[0].shape[3] as number) !== card.keypoints.length) {
     model.dispose();

