@@ -5,6 +5,7 @@
  * 4 a compute engine (backend, ONNX Runtime, ffmpeg) is missing.
  */
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
+import { clusterCommand } from './cluster';
 import { demoCommand } from './demo';
 import { evaluateCommand } from './evaluate';
 import { infoCommand } from './info';
@@ -13,7 +14,7 @@ import { synthCommand } from './synth';
 import { trainCommand } from './train';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, demoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, clusterCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
