@@ -38,8 +38,13 @@ export interface ClusterConfig {
   nClusters: number;
   /** PCs of the normalised activity used as features when fit computes them (default 128). */
   nPC: number;
-  /** Most k-means iterations (default 100; it stops earlier when no neuron changes cluster). */
+  /** Most k-means iterations (default 100; it stops earlier when at most `tol` x N neurons change cluster). */
   maxIter: number;
+  /**
+   * Fraction of neurons allowed to change cluster in the last iteration (default 1e-4: at 50,000
+   * neurons a few that swap between two near-equal centroids no longer keep it running to maxIter).
+   */
+  tol: number;
   /** Candidates tried per k-means++ centre (default 0 = auto, 2 + floor(ln nClusters)). */
   localTrials: number;
   /** Seed of k-means++ (and of the PCA's random test matrix), integer (default 0). */
@@ -48,7 +53,7 @@ export interface ClusterConfig {
   blockNeurons?: number;
 }
 
-export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 100, localTrials: 0, seed: 0 });
+export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 100, tol: 1e-4, localTrials: 0, seed: 0 });
 
 /** Full validated configuration; ParamError naming the first bad field. */
 export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -61,6 +66,7 @@ export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): Clus
   int('nPC', 1);
   int('maxIter', 1);
   int('localTrials', 0);
+  if (!(c.tol >= 0 && c.tol < 1)) throw new ParamError('tol', c.tol, 'a number in [0, 1)');
   if (!Number.isInteger(c.seed)) throw new ParamError('seed', c.seed, 'an integer');
   if (c.blockNeurons !== undefined) int('blockNeurons', 1);
   return c;
@@ -179,7 +185,7 @@ function kmeansPlusPlus(X: Matrix, C: number, trials: number, rng: Rng): Matrix 
   return matrix(C, k, centres);
 }
 
-/** Result of {@link scaledKMeans}. */
+/** Result of {@link scaledKMeans}. `converged`: at most tol x N neurons changed cluster in the last iteration. */
 export interface ScaledKMeansResult {
   /** C x k unit centroids. */
   centroids: Matrix;
@@ -195,10 +201,11 @@ export interface ScaledKMeansResult {
  * Scaled k-means (module doc) of the unit rows of X (N x k) into C clusters, k-means++ start.
  * Deterministic for a seed.
  */
-export function scaledKMeans(X: Matrix, C: number, opts: { maxIter?: number; localTrials?: number; seed?: number } = {}): ScaledKMeansResult {
+export function scaledKMeans(X: Matrix, C: number, opts: { maxIter?: number; tol?: number; localTrials?: number; seed?: number } = {}): ScaledKMeansResult {
   const { rows: N, cols: k } = X;
   if (!Number.isInteger(C) || C < 1 || C > N) throw new ParamError('nClusters', C, `an integer in [1, ${N}] (the number of neurons)`);
   const maxIter = opts.maxIter ?? 100;
+  const maxChanged = Math.floor((opts.tol ?? 0) * N);
   const trials = opts.localTrials || 2 + Math.floor(Math.log(C));
   const rng = new Rng(opts.seed ?? 0);
   const cent = kmeansPlusPlus(X, C, trials, rng);
@@ -214,7 +221,7 @@ export function scaledKMeans(X: Matrix, C: number, opts: { maxIter?: number; loc
     for (let i = 0; i < N; i++) if (am.idx[i] !== labels[i]) changed++;
     labels = am.idx;
     fit = am.val;
-    if (changed === 0) {
+    if (changed <= maxChanged) {
       converged = true;
       break;
     }
@@ -463,7 +470,7 @@ export class NeuronClusters {
     const c = this.config;
     if (c.nClusters > scores.rows) throw new ParamError('nClusters', c.nClusters, `an integer in [1, ${scores.rows}] (the number of neurons)`);
     const X = normalizeRows(scores);
-    const km = scaledKMeans(X, c.nClusters, { maxIter: c.maxIter, localTrials: c.localTrials, seed: c.seed });
+    const km = scaledKMeans(X, c.nClusters, { maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials, seed: c.seed });
     const C = c.nClusters;
     const k = X.cols;
     const raw = matmul(km.centroids, km.centroids, { transposeB: true });
