@@ -5,6 +5,7 @@
  * 4 a compute engine (backend, ONNX Runtime, ffmpeg) is missing.
  */
 import { EngineError, FormatError, InterruptedError, ParamError, ShapeError } from '../errors';
+import { clusterCommand } from './cluster';
 import { demoCommand } from './demo';
 import { evaluateCommand } from './evaluate';
 import { exportOnnxCommand } from './export-onnx';
@@ -26,6 +27,7 @@ const COMMANDS: Command[] = [
   trackCommand,
   labelVideoCommand,
   svdCommand,
+  clusterCommand,
   reportCommand,
   demoCommand,
 ];

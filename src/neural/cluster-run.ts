@@ -1,0 +1,109 @@
+/**
+ * The cluster analysis end to end on one recording: clusters on the similarity axis, per-cluster
+ * VE by each model on the test samples, spread, spread-versus-VE correlations with bootstrap
+ * intervals, and the sorted raster. What `facemap-ts cluster` and notebooks call.
+ */
+import { Matrix } from '../engine/linalg';
+import { ShapeError } from '../errors';
+import { Split } from '../synth/splits';
+import { analyzeClusters, bootstrapCorrelation, ClusterAnalysis, CorrelationCI, ModelPrediction } from './cluster-analysis';
+import { ClusterConfig, NeuronClusters, pcScores } from './clusters';
+import { NeuralPCA, NormStats } from './pca';
+import { ActivitySource } from './source';
+
+/** Passes of {@link neuralPCA} with its defaults over the source: normStats, then 2 (powerIters + 1) + 1. */
+export const PCA_PASSES = 12;
+
+/**
+ * `src` reporting the neurons read so far against `passes` x nNeurons (held below the total
+ * until the caller reports it done); close() leaves `src` open.
+ */
+export function withReadProgress(src: ActivitySource, passes: number, onProgress: (done: number, total: number) => void): ActivitySource {
+  const total = passes * src.nNeurons;
+  let read = 0;
+  return {
+    nNeurons: src.nNeurons,
+    nTime: src.nTime,
+    file: src.file,
+    readRows(i0, i1) {
+      read += i1 - i0;
+      onProgress(Math.min(read, total - 1), total);
+      return src.readRows(i0, i1);
+    },
+    close() {},
+  };
+}
+
+export interface ClusterRecordingOptions {
+  config?: Partial<ClusterConfig>;
+  /** Test samples are scored (predictions are at split.test). */
+  split: Split;
+  predictions?: ModelPrediction[];
+  /** PCs to cluster on (e.g. the encoder's targets); default computed streaming. */
+  pca?: NeuralPCA;
+  /** Or only loadings and singular values of PCs computed elsewhere (no time courses): clusters are fitted on U diag(S). */
+  loadings?: { U: Matrix; S: Float32Array };
+  /** Normalisation (default the PCA's, else computed). */
+  stats?: NormStats;
+  /** N x 2 (x, y) um. */
+  positions?: Float32Array;
+  binUm?: number;
+  /** Bootstrap resamples (default 10,000), interval level (0.95), correlation method ('pearson'). */
+  nBoot?: number;
+  level?: number;
+  method?: 'pearson' | 'spearman';
+  rasterRows?: number;
+  rasterCols?: number;
+  /** Progress: 'pca' in neurons read (about 12 passes over the file), 'analysis' in neurons. */
+  onProgress?: (stage: 'pca' | 'analysis', done: number, total: number) => void;
+}
+
+/** Result of {@link clusterRecording}. */
+export interface ClusterRecordingResult {
+  clusters: NeuronClusters;
+  analysis: ClusterAnalysis;
+  /** Per model name: correlation of spread and cluster VE (empty without positions). */
+  correlations: Record<string, CorrelationCI>;
+}
+
+/**
+ * Clusters the neurons of `src` and scores every model per cluster (module doc). Memory: that of
+ * the streaming PCA (when computed) and of {@link analyzeClusters}.
+ */
+export async function clusterRecording(src: ActivitySource, opts: ClusterRecordingOptions): Promise<ClusterRecordingResult> {
+  const clusters = new NeuronClusters(opts.config);
+  if (opts.loadings && !opts.pca) {
+    if (opts.loadings.U.rows !== src.nNeurons) throw new ShapeError(`loadings for ${opts.loadings.U.rows} neurons, ${src.file} has ${src.nNeurons}`);
+    clusters.fitScores(pcScores(opts.loadings.U, opts.loadings.S));
+  } else {
+    const counted = withReadProgress(src, PCA_PASSES, (d, t) => opts.onProgress?.('pca', d, t));
+    await clusters.fit(opts.pca ? src : counted, { pca: opts.pca });
+    if (!opts.pca) opts.onProgress?.('pca', PCA_PASSES * src.nNeurons, PCA_PASSES * src.nNeurons);
+  }
+  const stats = opts.stats ?? clusters.pca?.stats;
+  const analysis = analyzeClusters(src, clusters.labels, {
+    nClusters: clusters.nClusters,
+    timeIdx: opts.split.test,
+    predictions: opts.predictions,
+    stats,
+    positions: opts.positions,
+    binUm: opts.binUm,
+    isort: clusters.isort,
+    rasterRows: opts.rasterRows,
+    rasterCols: opts.rasterCols,
+    blockNeurons: clusters.config.blockNeurons,
+    onProgress: (d, t) => opts.onProgress?.('analysis', d, t),
+  });
+  const correlations: Record<string, CorrelationCI> = {};
+  if (analysis.spread) {
+    for (const m of analysis.models) {
+      correlations[m] = bootstrapCorrelation(analysis.spread, analysis.clusterVe[m], {
+        nBoot: opts.nBoot,
+        level: opts.level,
+        method: opts.method,
+        seed: clusters.config.seed,
+      });
+    }
+  }
+  return { clusters, analysis, correlations };
+}
