@@ -6,6 +6,7 @@
  */
 import { EngineError, FormatError, ParamError, ShapeError } from '../errors';
 import { demoCommand } from './demo';
+import { encodeCommand } from './encode';
 import { evaluateCommand } from './evaluate';
 import { infoCommand } from './info';
 import { svdCommand } from './svd';
@@ -13,7 +14,7 @@ import { synthCommand } from './synth';
 import { trainCommand } from './train';
 import type { Command } from './command';
 
-const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, demoCommand];
+const COMMANDS: Command[] = [infoCommand, synthCommand, trainCommand, evaluateCommand, svdCommand, encodeCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
