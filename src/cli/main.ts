@@ -7,6 +7,7 @@
 import { EngineError, FormatError, InterruptedError, ParamError, ShapeError } from '../errors';
 import { clusterCommand } from './cluster';
 import { demoCommand } from './demo';
+import { encodeCommand } from './encode';
 import { evaluateCommand } from './evaluate';
 import { exportOnnxCommand } from './export-onnx';
 import { infoCommand } from './info';
@@ -27,6 +28,7 @@ const COMMANDS: Command[] = [
   trackCommand,
   labelVideoCommand,
   svdCommand,
+  encodeCommand,
   clusterCommand,
   reportCommand,
   demoCommand,

@@ -1,4 +1,4 @@
-/** Neural prediction: recordings, alignment and splits, PCA targets, linear baselines, metrics, tables, clusters. */
+/** Neural prediction: recordings, alignment and splits, PCA targets, the keypoint encoder, linear baselines, metrics, tables, clusters. */
 export { memorySource, h5Source, npySource, subsetRows, defaultBlockNeurons, type ActivitySource } from './source';
 export {
   readRecording,
@@ -41,7 +41,42 @@ export {
   type PeerPredictionOptions,
 } from './metrics';
 export { behaviorFeatures, runLinearBaseline, type LinearBaselineOptions, type LinearBaselineResult } from './baselines';
-export { modelRow, neuronRows, toCsv, writeCsv, splitJson, writeResultTables, type ModelRow, type NeuronRow } from './tables';
+export {
+  modelRow,
+  neuronRows,
+  toCsv,
+  writeCsv,
+  splitJson,
+  writeResultTables,
+  writeResultTablesH5,
+  type ModelRow,
+  type NeuronRow,
+  type ScoredModel,
+} from './tables';
+export {
+  KeypointEncoder,
+  DEFAULT_ENCODER_CONFIG,
+  ENCODER_WEIGHT_NAMES,
+  resolveEncoderConfig,
+  gaborFilters,
+  encoderWindows,
+  type EncoderConfig,
+  type EncoderInput,
+  type EncoderData,
+  type EncoderWindow,
+  type EncoderEpoch,
+  type EncoderFitOptions,
+  type EncoderTraining,
+} from './encoder';
+export {
+  runEncode,
+  encodeContext,
+  readTimesNpy,
+  ENCODE_STEPS,
+  type EncodeOptions,
+  type EncodeContext,
+  type EncodeStep,
+} from './analysis';
 export {
   NeuronClusters,
   DEFAULT_CLUSTER_CONFIG,
