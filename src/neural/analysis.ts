@@ -21,6 +21,7 @@ import { explainableVariance, neuronVarianceExplained, PeerPrediction, varianceE
 import { NeuralPCA, neuralPCA, readNormalizedRows } from './pca';
 import { BehaviorMatrix, readKeypointMatrix, readRecording, Recording } from './recording';
 import { ActivitySource } from './source';
+import { writeEncodingFolder } from './encoding-io';
 import { ModelRow, modelRow, NeuronRow, neuronRows, ScoredModel, writeResultTables, writeResultTablesH5 } from './tables';
 
 /** Options of {@link runEncode}. */
@@ -73,7 +74,8 @@ export interface EncodeContext {
   peer?: PeerPrediction;
   encoder?: KeypointEncoder;
   /** Every fitted model with its test scores (encoder first). */
-  results: ScoredModel[];
+  /** Scored models; `Yhat` (predicted targets at split.test) when the model predicts PCs. */
+  results: (ScoredModel & { Yhat?: Matrix })[];
   models: ModelRow[];
   neurons: NeuronRow[];
   /** Files written by the 'tables' step. */
@@ -253,7 +255,7 @@ const encoderStep: EncodeStep = {
     const yhat = enc.predict(input, split.test);
     const ve = varianceExplained(y, yhat, split.test);
     const neuronVe = target === 'pcs' ? neuronVarianceExplained(rec.activity, pca.stats, pca.U, yhat, split.test) : ve.perColumn;
-    ctx.results.push({ model: 'keypoint network', input: target === 'pcs' ? 'keypoints (PCs)' : 'keypoints (neurons)', split, pcVe: ve, neuronVe });
+    ctx.results.push({ model: 'keypoint network', input: target === 'pcs' ? 'keypoints (PCs)' : 'keypoints (neurons)', split, pcVe: ve, neuronVe, Yhat: yhat });
   },
 };
 
@@ -297,6 +299,13 @@ const tables: EncodeStep = {
     await writeResultTablesH5(h5, t);
     ctx.files.push(h5);
     if (ctx.encoder) ctx.files.push(...ctx.encoder.save(path.join(out, 'encoder')));
+    // predictions.h5 + split.json in the encoding-folder layout (encoding-io.ts) that
+    // `facemap-ts cluster --encoding` and the report read.
+    const pca = ctx.pca;
+    const predictions = ctx.results
+      .filter((r) => r.Yhat && (!pca || r.Yhat.cols === pca.U.cols || r.Yhat.cols === rec.activity.nNeurons))
+      .map((r) => ({ name: r.model === 'keypoint network' ? r.model : `${r.model} ${r.input}`, data: r.Yhat! }));
+    ctx.files.push(...(await writeEncodingFolder(out, { split, pca: pca ? { U: pca.U, S: pca.S, stats: pca.stats } : undefined, predictions })));
   },
 };
 

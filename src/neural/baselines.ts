@@ -62,8 +62,17 @@ export interface LinearBaselineResult {
  */
 export function runLinearBaseline(X: Matrix, pca: NeuralPCA, split: Split, opts: LinearBaselineOptions): LinearBaselineResult {
   if (X.rows !== pca.Y.rows) throw new ShapeError(`X has ${X.rows} time points, the neural PCs ${pca.Y.rows}`);
-  const fitted = opts.model === 'ridge' ? new RidgeRegression(opts.ridge) : new ReducedRankRegression(opts.rrr);
-  fitted.fit(takeRows(X, split.train), takeRows(pca.Y, split.train));
+  const Xtr = takeRows(X, split.train);
+  const Ytr = takeRows(pca.Y, split.train);
+  let rrrConfig = opts.rrr;
+  if (opts.model === 'rrr' && opts.rrr?.lambda === undefined) {
+    // RRR's penalty: the ridge penalty chosen by validation on the same training samples (a fixed
+    // tiny penalty lets many correlated inputs, e.g. 500 SVD components on a few hundred samples,
+    // extrapolate wildly on the test segments).
+    rrrConfig = { ...opts.rrr, lambda: new RidgeRegression(opts.ridge).fit(Xtr, Ytr).lambda };
+  }
+  const fitted = opts.model === 'ridge' ? new RidgeRegression(opts.ridge) : new ReducedRankRegression(rrrConfig);
+  fitted.fit(Xtr, Ytr);
   const Yhat = fitted.predict(takeRows(X, split.test));
   const pcVe = varianceExplained(pca.Y, Yhat, split.test);
   const neuronVe = opts.activity ? neuronVarianceExplained(opts.activity, pca.stats, pca.U, Yhat, split.test, opts.blockNeurons) : undefined;

@@ -18,7 +18,9 @@ import * as path from 'node:path';
 import { FormatError } from '../errors';
 import { withH5 } from '../io/hdf5';
 import type { Figure } from '../plot/notebook';
-import { imageFigure } from '../plot/figures';
+import { barFigure, imageFigure, keypointTracesFigure } from '../plot/figures';
+import { spreadVeFigure, varianceMapFigure } from '../plot/clusters';
+import { readPoseH5 } from '../pose/labels/facemap-h5';
 import { readSessionManifest } from '../synth/session';
 import { sessionTruthTable } from '../synth/truth';
 import { writeFileAtomicSync } from '../util/fsx';
@@ -224,8 +226,120 @@ const motionCollector: ReportCollector = async ({ root, files }) => {
   return out;
 };
 
+/** Rows of a CSV written by facemap-ts (no quoted commas in fields); numbers parsed. */
+export function readCsvRows(file: string): Record<string, string | number>[] {
+  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.length);
+  if (!lines.length) return [];
+  const unq = (v: string): string => (v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1).replace(/""/g, '"') : v);
+  const head = lines[0].split(',').map(unq);
+  return lines.slice(1).map((l) => {
+    const cells = l.split(',').map(unq);
+    return Object.fromEntries(head.map((h, i) => [h, cells[i] === undefined || cells[i] === '' ? NaN : Number.isFinite(Number(cells[i])) ? Number(cells[i]) : cells[i]]));
+  });
+}
+
+const trackCollector: ReportCollector = async ({ root, files }) => {
+  const out: ReportSection[] = [];
+  for (const f of files.filter((x) => x.endsWith('_FacemapPose.h5'))) {
+    const traces = await readPoseH5(path.join(root, f));
+    const metaFile = f.replace(/\.h5$/, '.json');
+    const blocks: ReportBlock[] = [];
+    if (files.includes(metaFile)) {
+      const m = JSON.parse(fs.readFileSync(path.join(root, metaFile), 'utf8')) as Record<string, unknown>;
+      const speed = m.speed as Record<string, unknown> | undefined;
+      blocks.push({ kind: 'table', caption: 'Tracking run', rows: [{ frames: traces.nFrames, keypoints: traces.names.length, engine: m.engine as string, 'frames/s': (speed?.framesPerSecond as number) ?? NaN, box: m.box }] });
+    }
+    let meanLik = 0;
+    for (const v of traces.likelihood) meanLik += v;
+    blocks.push({ kind: 'figure', height: 520, caption: `Keypoint traces (x, y in frame pixels) with likelihood; mean likelihood ${(meanLik / Math.max(1, traces.likelihood.length)).toFixed(3)}.`, figure: keypointTracesFigure(traces, { maxPoints: 3000 }) });
+    out.push({ id: sectionId(`track ${f}`), title: `Tracked keypoints (${path.basename(f)})`, sources: [f, ...(files.includes(metaFile) ? [metaFile] : [])], blocks });
+  }
+  return out;
+};
+
+const encodeCollector: ReportCollector = async ({ root, files }) => {
+  const out: ReportSection[] = [];
+  for (const f of files.filter((x) => path.basename(x) === 'models.csv')) {
+    const dir = path.dirname(f);
+    const models = readCsvRows(path.join(root, f));
+    if (!models.length || !('pcVe' in models[0])) continue;
+    const name = (r: Record<string, string | number>): string => (r.model === 'keypoint network' ? 'keypoint network' : `${r.model} (${r.input})`);
+    const blocks: ReportBlock[] = [
+      {
+        kind: 'table',
+        caption: 'Variance explained on test segments (normalised VE = mean neuron VE / mean explainable variance, as in the paper)',
+        rows: models.map((r) => ({ model: r.model, input: r.input, rank: r.rank, 'test VE (PCs)': r.pcVe, 'mean neuron VE': r.meanNeuronVe, 'normalised VE (%)': r.normalizedVe })),
+        digits: 4,
+      },
+      {
+        kind: 'figure',
+        height: 340,
+        caption: 'Mean variance explained per neuron on the test segments, by model.',
+        figure: barFigure(Object.fromEntries(models.map((r) => [name(r), Number(r.meanNeuronVe)])), { unit: 'mean neuron VE' }),
+      },
+    ];
+    const neuronsFile = path.join(dir, 'neurons.csv');
+    if (files.includes(neuronsFile)) {
+      const rows = readCsvRows(path.join(root, neuronsFile)).filter((r) => r.model === 'keypoint network');
+      if (rows.length && Number.isFinite(rows[0].x as number)) {
+        const pos = new Float32Array(rows.length * 2);
+        const ve = new Float32Array(rows.length);
+        rows.forEach((r, i) => {
+          pos[2 * i] = Number(r.x);
+          pos[2 * i + 1] = Number(r.y);
+          ve[i] = Number(r.ve);
+        });
+        blocks.push({ kind: 'figure', height: 460, caption: 'Test variance explained of each neuron by the keypoint network, at its position in cortex.', figure: varianceMapFigure(pos, ve, { colorTitle: 'VE' }) });
+      }
+    }
+    out.push({ id: sectionId(`encode ${f}`), title: `Neural encoding (${dir || '.'})`, sources: [f, ...(files.includes(neuronsFile) ? [neuronsFile] : [])], blocks });
+  }
+  return out;
+};
+
+const clusterCollector: ReportCollector = async ({ root, files }) => {
+  const out: ReportSection[] = [];
+  for (const f of files.filter((x) => path.basename(x) === 'clusters.csv')) {
+    const dir = path.dirname(f);
+    const rows = readCsvRows(path.join(root, f));
+    if (!rows.length || !('spread_kl' in rows[0])) continue;
+    const veCols = Object.keys(rows[0]).filter((k) => k.startsWith('ve_'));
+    const blocks: ReportBlock[] = [];
+    const summaryFile = path.join(dir, 'summary.json');
+    let summary: { models?: { name: string; meanClusterVe: number; spreadVsVe?: { r: number; lo: number; hi: number } }[]; adjustedRandIndex?: number } = {};
+    if (files.includes(summaryFile)) summary = JSON.parse(fs.readFileSync(path.join(root, summaryFile), 'utf8')) as typeof summary;
+    if (summary.models?.length) {
+      blocks.push({
+        kind: 'table',
+        caption: `Per model: mean VE of the clusters' mean activity and the correlation of spread (KL) with VE, 95% bootstrap interval over clusters${summary.adjustedRandIndex !== undefined ? `; adjusted Rand index vs planted clusters ${Number(summary.adjustedRandIndex).toFixed(3)}` : ''}`,
+        rows: summary.models.map((m) => ({ model: m.name, 'mean cluster VE': m.meanClusterVe, 'spread-VE r': m.spreadVsVe?.r ?? NaN, 'CI low': m.spreadVsVe?.lo ?? NaN, 'CI high': m.spreadVsVe?.hi ?? NaN })),
+      });
+    }
+    if (veCols.length) {
+      const col = veCols[0];
+      const model = summary.models?.find((m) => `ve_${m.name.replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '')}` === col);
+      blocks.push({
+        kind: 'figure',
+        height: 420,
+        caption: `Spatial spread (KL, lower = more spread) versus test VE of each cluster's mean activity (${col.slice(3)}); marker size = cluster size.`,
+        figure: spreadVeFigure(
+          rows.map((r) => Number(r[col])),
+          rows.map((r) => Number(r.spread_kl)),
+          rows.map((r) => Number(r.size)),
+          model?.spreadVsVe ? { model: col.slice(3), correlation: { ...model.spreadVsVe, level: 0.95 } } : { model: col.slice(3) },
+        ),
+      });
+    }
+    blocks.push({ kind: 'table', caption: 'One row per cluster (ids along the similarity axis)', rows: rows.map((r) => ({ ...r })) });
+    const fig = path.join(dir, 'figures.html');
+    if (files.includes(fig)) blocks.push({ kind: 'text', text: `Cluster maps and sorted rasters: ${fig}` });
+    out.push({ id: sectionId(`clusters ${f}`), title: `Neuron clusters (${dir || '.'})`, sources: [f, ...(files.includes(summaryFile) ? [summaryFile] : [])], blocks });
+  }
+  return out;
+};
+
 /** Collectors, in report order. Later stages add theirs here. */
-export const REPORT_COLLECTORS: ReportCollector[] = [sessionCollector, modelCollector, motionCollector];
+export const REPORT_COLLECTORS: ReportCollector[] = [sessionCollector, modelCollector, trackCollector, motionCollector, encodeCollector, clusterCollector];
 
 export interface BuildReportOptions {
   /** Output file (default `<dir>/report.html`). */
