@@ -5,22 +5,35 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { simulateSession } from '../synth/session';
 import { sessionTruthTable } from '../synth/truth';
 import { progressBar, type ProgressBar } from '../util/progress';
+import { facemapTsVersion } from '../pose/model-io';
+import { buildReport } from '../report/build';
+import { writeFileAtomicSync } from '../util/fsx';
+import { clusterCommand } from './cluster';
 import type { Command } from './command';
+import { encodeCommand } from './encode';
+import { svdCommand } from './svd';
 import { parseOptions } from './command';
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the workflow on the simulated demo session and print its tables',
   help: [
-    'Usage: facemap-ts demo [--out DIR] [--seed N]',
+    'Usage: facemap-ts demo [--out DIR] [--seed N] [--epochs N]',
     '',
-    "Simulates the 'demo' session (2 min of face video, 5,000 neurons) into DIR (default out/demo,",
-    'replaced if present) and prints the planted ground truth per neural cluster: drive, oracle',
-    'variance explained and spatial spread. Tracking, SVDs, the encoder with its baselines and the',
-    'HTML report join the demo as those stages are built.',
+    "The whole workflow on the simulated 'demo' session (2 min of face video, 5,000 neurons), in DIR",
+    '(default out/demo, replaced if present):',
+    '  1. simulate the session (planted truth printed per neural cluster);',
+    "  2. keypoints: the simulator's true keypoints (DIR/face_FacemapPose.h5; no tracker trained on",
+    '     simulated faces ships yet, so the demo does not run `track` on the simulated video);',
+    '  3. motion SVD of the face video (DIR/svd/face_proc.h5);',
+    '  4. the keypoint encoder and the linear baselines (DIR/encoding/, the variance table printed);',
+    '  5. neuron clusters and their spatial spread (DIR/clusters/);',
+    '  6. DIR/report.html with every figure and table, and DIR/run.json (settings, timings).',
+    '',
+    '  --epochs N   encoder epochs (default 300, as Facemap)',
   ].join('\n'),
   async run(argv) {
-    const { values } = parseOptions(argv, { out: { type: 'string' }, seed: { type: 'string' } });
+    const { values } = parseOptions(argv, { out: { type: 'string' }, seed: { type: 'string' }, epochs: { type: 'string' } });
     const out = path.resolve(values.out ?? 'out/demo');
     const seed = values.seed === undefined ? 0 : Number(values.seed);
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -28,6 +41,7 @@ export const demoCommand: Command = {
     process.stdout.write(`${describeBackend(backend)}\n`);
     const bars: Partial<Record<string, ProgressBar>> = {};
     const t0 = performance.now();
+    const timings: Record<string, number> = {};
     const m = await simulateSession({
       preset: 'demo',
       outDir: out,
@@ -53,5 +67,37 @@ export const demoCommand: Command = {
       );
     }
     process.stdout.write(`all neurons: mean oracle VE ${m.oracleVeMean.toFixed(3)}\n`);
+    timings.simulate = (performance.now() - t0) / 1000;
+
+    const stage = async (name: string, title: string, fn: () => Promise<void>): Promise<void> => {
+      process.stdout.write(`\n== ${title}\n`);
+      const ts = performance.now();
+      await fn();
+      timings[name] = (performance.now() - ts) / 1000;
+    };
+    const neural = path.join(out, m.files.neural);
+    const keypoints = path.join(out, 'face_FacemapPose.h5');
+    await stage('keypoints', "keypoints: the simulator's true keypoints (no tracker trained on simulated faces ships yet)", async () => {
+      fs.copyFileSync(path.join(out, m.files.keypoints!), keypoints);
+      process.stdout.write(`${keypoints}\n`);
+    });
+    await stage('svd', 'motion SVD of the face video', () => svdCommand.run([path.join(out, m.files.video!), '--out', path.join(out, 'svd')]));
+    const epochs = values.epochs ?? '300';
+    await stage('encode', `keypoint encoder (${epochs} epochs) and linear baselines`, () =>
+      encodeCommand.run(['--neural', neural, '--keypoints', keypoints, '--svd', path.join(out, 'svd', 'face_proc.h5'), '--camera-fps', String(m.cameraFps), '--epochs', epochs, '--out', path.join(out, 'encoding')]),
+    );
+    await stage('cluster', 'neuron clusters and spatial spread', () =>
+      clusterCommand.run(['--neural', neural, '--encoding', path.join(out, 'encoding'), '--truth', '--clusters', '20', '--out', path.join(out, 'clusters')]),
+    );
+    const total = (performance.now() - t0) / 1000;
+    writeFileAtomicSync(
+      path.join(out, 'run.json'),
+      `${JSON.stringify({ command: `facemap-ts demo ${argv.join(' ')}`.trim(), seed, preset: 'demo', encoderEpochs: Number(epochs), backend: describeBackend(backend), keypoints: 'simulator truth (no tracker for simulated faces ships yet)', seconds: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +v.toFixed(1)])), totalSeconds: +total.toFixed(1), facemapTs: facemapTsVersion() }, null, 1)}\n`,
+    );
+    await stage('report', 'HTML report', async () => {
+      const { file, sections } = await buildReport(out, { title: 'facemap-ts demo: simulated session' });
+      process.stdout.write(`${file} (${sections.length} sections)\n`);
+    });
+    process.stdout.write(`\ndemo done in ${((performance.now() - t0) / 1000).toFixed(0)} s: open ${path.join(out, 'report.html')}\n`);
   },
 };
