@@ -59,6 +59,7 @@ export {
 export {
   analyzeClusters,
   clusterSpread,
+  chanceSpread,
   pcPrediction,
   bootstrapCorrelation,
   correlation,
