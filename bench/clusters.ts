@@ -7,7 +7,8 @@
  *
  * The neural data are simulated first, in a child process (so that this process's peak memory is
  * the analysis's alone), unless BENCH_NEURAL names an existing file in the simulator's layout.
- * Progress goes to stderr; the last stdout line is one JSON object.
+ * Progress goes to stderr; the last stdout line is one JSON object, with the CPU time (cpu_min) and
+ * the 1-minute load average at start and end, since this machine is shared.
  * Env: BENCH_NEURAL (an existing neural.h5), BENCH_PRESET (default 'paper'), BENCH_OUT (keep the
  * simulated file and the tables there; default a temp folder, deleted after), BENCH_CLUSTERS
  * (default 100).
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
   let rssPeak = process.memoryUsage().rss;
   const timer = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 200);
   const loadStart = os.loadavg()[0];
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const rec = await readRecording(file, { checkFinite: false });
   const split = facemapSplit(rec.nTime);
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
   const meanOf = (idx: number[]) => idx.reduce((s, c) => s + coherence[c], 0) / Math.max(1, idx.length);
   const background = [...Array(nClusters).keys()].filter((c) => !planted.includes(c));
   const totalS = lap(t0);
+  const cpu = process.cpuUsage(cpu0);
   clearInterval(timer);
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   rec.activity.close();
@@ -164,6 +167,8 @@ async function main(): Promise<void> {
     tables_s: +tablesS.toFixed(1),
     clustering_min: +(totalS / 60).toFixed(2),
     clustering_without_pca_min: +((totalS - pcaS) / 60).toFixed(2),
+    // CPU time of this process (all threads): the wall time it would need at most on an idle core.
+    cpu_min: +((cpu.user + cpu.system) / 6e7).toFixed(2),
     vm_hwm_mb: hwm === null ? null : +(hwm / 2 ** 20).toFixed(0),
     rss_peak_sampled_mb: +(rssPeak / 2 ** 20).toFixed(0),
     ari_planted_members: +adjustedRandIndex(truth.cluster, cl.labels, (a) => a < 0).toFixed(4),

@@ -68,7 +68,7 @@ export const clusterCommand: Command = {
     '  --out DIR          output folder (default <FILE folder>/clusters)',
     '',
     'Writes DIR/clusters.csv (one row per cluster: cluster, size, coherence (mean cosine of members with',
-    'the centroid), ve_<model>..., spread_kl, x_um, y_um),',
+    'the centroid), ve_<model>..., spread_kl, spread_chance_kl (random sets of the same size), x_um, y_um),',
     'DIR/clusters.h5 (the table, neuron labels and axis positions, per-neuron VE, correlations, cluster',
     'means, the sorted raster; layout in src/neural/cluster-tables.ts), DIR/summary.json and',
     'DIR/figures.html (cluster map, VE map, spread versus VE, sorted raster beside the prediction).',
@@ -151,6 +151,7 @@ export const clusterCommand: Command = {
         binUm,
         nBoot,
         onProgress: (stage, done, total) => {
+          if (stage === 'kmeans') progress('k-means', 'iterations')(done, total);
           if (stage === 'analysis') progress('clusters', 'neurons')(done, total);
         },
       });

@@ -61,6 +61,8 @@ export interface ClusterAnalysisOptions {
   positions?: Float32Array;
   /** Bin of the spread histograms, um (default 200). */
   binUm?: number;
+  /** Seed of the random sets of {@link chanceSpread} (default 0). */
+  seed?: number;
   /** Neuron order of the raster (e.g. NeuronClusters.isort); no raster without it. */
   isort?: Int32Array;
   /** Raster size (default 300 rows, 800 columns, a size plotly draws quickly; capped at neurons and samples). */
@@ -88,6 +90,8 @@ export interface ClusterAnalysis {
   neuronVe: Record<string, Float32Array>;
   /** C spatial spread (KL divergence, nats; lower = more spread), NaN for an empty cluster; null without positions. */
   spread: Float32Array | null;
+  /** C spread of random sets of the same sizes ({@link chanceSpread}, 20 draws); null without positions. */
+  spreadChance: Float32Array | null;
   /** C x 2 mean position of each cluster, um; null without positions. */
   centroidUm: Float32Array | null;
   binUm: number;
@@ -123,6 +127,53 @@ function rowVe(y: ArrayLike<number>, yo: number, p: ArrayLike<number>, po: numbe
   return sst > 1e-12 * n ? 1 - sse / sst : NaN;
 }
 
+/** Each neuron's square bin (dense ids over the occupied bins) and the share of all neurons in each. */
+interface SpatialBins {
+  bin: Int32Array;
+  /** Fraction of all N neurons in each occupied bin. */
+  q: Float64Array;
+}
+
+/** Bins of `binUm` squares laid from the smallest x and y of all neurons. */
+function spatialBins(positions: ArrayLike<number>, binUm: number): SpatialBins {
+  if (!(binUm > 0)) throw new ParamError('binUm', binUm, 'a number > 0 (um)');
+  const N = positions.length / 2;
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  for (let i = 0; i < N; i++) {
+    x0 = Math.min(x0, positions[2 * i]);
+    y0 = Math.min(y0, positions[2 * i + 1]);
+    x1 = Math.max(x1, positions[2 * i]);
+  }
+  const nx = Math.floor((x1 - x0) / binUm) + 1;
+  const ids = new Map<number, number>();
+  const bin = new Int32Array(N);
+  const counts: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const b = Math.floor((positions[2 * i] - x0) / binUm) + nx * Math.floor((positions[2 * i + 1] - y0) / binUm);
+    let id = ids.get(b);
+    if (id === undefined) {
+      id = counts.length;
+      ids.set(b, id);
+      counts.push(0);
+    }
+    counts[id]++;
+    bin[i] = id;
+  }
+  return { bin, q: Float64Array.from(counts, (c) => c / N) };
+}
+
+/** KL divergence of the histogram `count` (of `n` neurons, nonzero entries listed in `used`) against q. */
+function klOf(count: Float64Array, used: number[], n: number, q: Float64Array): number {
+  let kl = 0;
+  for (const b of used) {
+    const p = count[b] / n;
+    kl += p * Math.log(p / q[b]);
+  }
+  return kl;
+}
+
 /**
  * Spatial spread of every cluster, as the paper: the discrete KL divergence (nats) of the
  * histogram of the cluster's (x, y) positions against that of all N neurons (background
@@ -135,52 +186,75 @@ function rowVe(y: ArrayLike<number>, yo: number, p: ArrayLike<number>, po: numbe
 export function clusterSpread(positions: ArrayLike<number>, labels: ArrayLike<number>, nClusters: number, binUm = 200): { spread: Float32Array; centroid: Float32Array } {
   const N = labels.length;
   if (positions.length !== 2 * N) throw new ShapeError(`positions hold ${positions.length / 2} neurons, labels ${N}`);
-  if (!(binUm > 0)) throw new ParamError('binUm', binUm, 'a number > 0 (um)');
-  let x0 = Infinity;
-  let y0 = Infinity;
-  let x1 = -Infinity;
+  const { bin, q } = spatialBins(positions, binUm);
+  const members: number[][] = Array.from({ length: nClusters }, () => []);
   for (let i = 0; i < N; i++) {
-    x0 = Math.min(x0, positions[2 * i]);
-    y0 = Math.min(y0, positions[2 * i + 1]);
-    x1 = Math.max(x1, positions[2 * i]);
-  }
-  const nx = Math.floor((x1 - x0) / binUm) + 1;
-  const bin = (i: number) => Math.floor((positions[2 * i] - x0) / binUm) + nx * Math.floor((positions[2 * i + 1] - y0) / binUm);
-  const all = new Map<number, number>();
-  const groups: Map<number, number>[] = Array.from({ length: nClusters }, () => new Map());
-  const size = new Float64Array(nClusters);
-  const centroid = new Float32Array(2 * nClusters);
-  const sx = new Float64Array(nClusters);
-  const sy = new Float64Array(nClusters);
-  for (let i = 0; i < N; i++) {
-    const b = bin(i);
-    all.set(b, (all.get(b) ?? 0) + 1);
     const c = labels[i];
     if (c < 0) continue;
     if (c >= nClusters || !Number.isInteger(c)) throw new ParamError('labels', c, `cluster ids in 0..${nClusters - 1} (or < 0 for none)`);
-    groups[c].set(b, (groups[c].get(b) ?? 0) + 1);
-    size[c]++;
-    sx[c] += positions[2 * i];
-    sy[c] += positions[2 * i + 1];
+    members[c].push(i);
   }
   const spread = new Float32Array(nClusters);
-  for (let c = 0; c < nClusters; c++) {
-    if (!size[c]) {
-      spread[c] = NaN;
-      centroid[2 * c] = NaN;
-      centroid[2 * c + 1] = NaN;
+  const centroid = new Float32Array(2 * nClusters);
+  const count = new Float64Array(q.length);
+  members.forEach((m, c) => {
+    if (!m.length) {
+      spread[c] = centroid[2 * c] = centroid[2 * c + 1] = NaN;
+      return;
+    }
+    const used: number[] = [];
+    let sx = 0;
+    let sy = 0;
+    for (const i of m) {
+      if (count[bin[i]]++ === 0) used.push(bin[i]);
+      sx += positions[2 * i];
+      sy += positions[2 * i + 1];
+    }
+    spread[c] = klOf(count, used, m.length, q);
+    for (const b of used) count[b] = 0;
+    centroid[2 * c] = sx / m.length;
+    centroid[2 * c + 1] = sy / m.length;
+  });
+  return { spread, centroid };
+}
+
+/**
+ * Expected spread of a cluster of each size by chance: the mean KL divergence ({@link clusterSpread})
+ * of `draws` random sets of that many neurons drawn without replacement from all N (seeded). The
+ * discrete KL of n neurons has a floor of about (B - 1) / (2 n) over B occupied bins from sampling
+ * alone, so small clusters look compact; compare a cluster's spread with this.
+ * @param sizes C cluster sizes. @returns C values (NaN for size 0).
+ */
+export function chanceSpread(positions: ArrayLike<number>, sizes: ArrayLike<number>, binUm = 200, opts: { draws?: number; seed?: number } = {}): Float32Array {
+  const N = positions.length / 2;
+  const draws = opts.draws ?? 20;
+  if (!Number.isInteger(draws) || draws < 1) throw new ParamError('draws', draws, 'an integer >= 1');
+  const { bin, q } = spatialBins(positions, binUm);
+  const rng = new Rng(opts.seed ?? 0);
+  const perm = Int32Array.from({ length: N }, (_, i) => i);
+  const count = new Float64Array(q.length);
+  const out = new Float32Array(sizes.length);
+  for (let c = 0; c < sizes.length; c++) {
+    const n = sizes[c];
+    if (!(n > 0)) {
+      out[c] = NaN;
       continue;
     }
-    let kl = 0;
-    for (const [b, n] of groups[c]) {
-      const p = n / size[c];
-      kl += p * Math.log(p / ((all.get(b) as number) / N));
+    if (n > N) throw new ParamError('sizes', n, `cluster sizes <= ${N} (the number of neurons)`);
+    let s = 0;
+    for (let d = 0; d < draws; d++) {
+      const used: number[] = [];
+      for (let k = 0; k < n; k++) {
+        const j = k + rng.int(N - k);
+        [perm[k], perm[j]] = [perm[j], perm[k]];
+        if (count[bin[perm[k]]]++ === 0) used.push(bin[perm[k]]);
+      }
+      s += klOf(count, used, n, q);
+      for (const b of used) count[b] = 0;
     }
-    spread[c] = kl;
-    centroid[2 * c] = sx[c] / size[c];
-    centroid[2 * c + 1] = sy[c] / size[c];
+    out[c] = s / draws;
   }
-  return { spread, centroid };
+  return out;
 }
 
 /**
@@ -326,12 +400,14 @@ export function analyzeClusters(src: ActivitySource, labels: Int32Array, opts: C
   const binUm = opts.binUm ?? 200;
   let spread: Float32Array | null = null;
   let centroidUm: Float32Array | null = null;
+  let spreadChance: Float32Array | null = null;
   if (opts.positions) {
     const s = clusterSpread(opts.positions, labels, C, binUm);
     spread = s.spread;
     centroidUm = s.centroid;
+    spreadChance = chanceSpread(opts.positions, sizes, binUm, { seed: opts.seed });
   }
-  return { nClusters: C, nNeurons: N, sizes, timeIdx, models: names, meanActivity, predictedMean, clusterVe, neuronVe: neuronVeOut, spread, centroidUm, binUm, raster };
+  return { nClusters: C, nNeurons: N, sizes, timeIdx, models: names, meanActivity, predictedMean, clusterVe, neuronVe: neuronVeOut, spread, spreadChance, centroidUm, binUm, raster };
 }
 
 /** A correlation with its bootstrap confidence interval. */

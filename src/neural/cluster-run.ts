@@ -54,8 +54,8 @@ export interface ClusterRecordingOptions {
   method?: 'pearson' | 'spearman';
   rasterRows?: number;
   rasterCols?: number;
-  /** Progress: 'pca' in neurons read (about 12 passes over the file), 'analysis' in neurons. */
-  onProgress?: (stage: 'pca' | 'analysis', done: number, total: number) => void;
+  /** Progress: 'pca' in neurons read (about 12 passes over the file), 'kmeans' in iterations (out of maxIter, then out of those run), 'analysis' in neurons. */
+  onProgress?: (stage: 'pca' | 'kmeans' | 'analysis', done: number, total: number) => void;
 }
 
 /** Result of {@link clusterRecording}. */
@@ -72,14 +72,16 @@ export interface ClusterRecordingResult {
  */
 export async function clusterRecording(src: ActivitySource, opts: ClusterRecordingOptions): Promise<ClusterRecordingResult> {
   const clusters = new NeuronClusters(opts.config);
+  const onIteration = (iter: number) => opts.onProgress?.('kmeans', iter, clusters.config.maxIter);
   if (opts.loadings && !opts.pca) {
     if (opts.loadings.U.rows !== src.nNeurons) throw new ShapeError(`loadings for ${opts.loadings.U.rows} neurons, ${src.file} has ${src.nNeurons}`);
-    clusters.fitScores(pcScores(opts.loadings.U, opts.loadings.S));
+    clusters.fitScores(pcScores(opts.loadings.U, opts.loadings.S), { onIteration });
   } else {
     const counted = withReadProgress(src, PCA_PASSES, (d, t) => opts.onProgress?.('pca', d, t));
-    await clusters.fit(opts.pca ? src : counted, { pca: opts.pca });
+    await clusters.fit(opts.pca ? src : counted, { pca: opts.pca, onIteration });
     if (!opts.pca) opts.onProgress?.('pca', PCA_PASSES * src.nNeurons, PCA_PASSES * src.nNeurons);
   }
+  opts.onProgress?.('kmeans', clusters.nIter, clusters.nIter);
   const stats = opts.stats ?? clusters.pca?.stats;
   const analysis = analyzeClusters(src, clusters.labels, {
     nClusters: clusters.nClusters,
@@ -88,6 +90,7 @@ export async function clusterRecording(src: ActivitySource, opts: ClusterRecordi
     stats,
     positions: opts.positions,
     binUm: opts.binUm,
+    seed: clusters.config.seed,
     isort: clusters.isort,
     rasterRows: opts.rasterRows,
     rasterCols: opts.rasterCols,

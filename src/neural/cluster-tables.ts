@@ -32,8 +32,9 @@ export function modelKey(name: string): string {
 }
 
 /**
- * One row per cluster: cluster, size, [coherence,] ve_<model>..., spread_kl, x_um, y_um (NaN where
- * unknown). `coherence` (C, e.g. NeuronClusters.coherence) adds that column.
+ * One row per cluster: cluster, size, [coherence,] ve_<model>..., spread_kl, spread_chance_kl
+ * (random sets of the same size), x_um, y_um (NaN where unknown). `coherence` (C, e.g.
+ * NeuronClusters.coherence) adds that column.
  */
 export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>): Record<string, number>[] {
   const keys = a.models.map(modelKey);
@@ -43,6 +44,7 @@ export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>): 
     if (coherence) row.coherence = coherence[c];
     a.models.forEach((m, j) => (row[`ve_${keys[j]}`] = a.clusterVe[m][c]));
     row.spread_kl = a.spread ? a.spread[c] : NaN;
+    row.spread_chance_kl = a.spreadChance ? a.spreadChance[c] : NaN;
     row.x_um = a.centroidUm ? a.centroidUm[2 * c] : NaN;
     row.y_um = a.centroidUm ? a.centroidUm[2 * c + 1] : NaN;
     return row;

@@ -94,6 +94,7 @@ export {
 export {
   analyzeClusters,
   clusterSpread,
+  chanceSpread,
   pcPrediction,
   bootstrapCorrelation,
   correlation,

@@ -71,7 +71,7 @@ describe('cli: facemap-ts cluster', function () {
     assert.match(text, /ridge keypoints/);
     const rows = readCsv(path.join(out1, 'clusters.csv'));
     assert.equal(rows.length, 8);
-    assert.deepEqual(Object.keys(rows[0]), ['cluster', 'size', 'coherence', 've_ridge_keypoints', 've_ridge_true_features', 'spread_kl', 'x_um', 'y_um']);
+    assert.deepEqual(Object.keys(rows[0]), ['cluster', 'size', 'coherence', 've_ridge_keypoints', 've_ridge_true_features', 'spread_kl', 'spread_chance_kl', 'x_um', 'y_um']);
     assert.equal(rows.reduce((s, r) => s + Number(r.size), 0), 500);
     const summary = JSON.parse(fs.readFileSync(path.join(out1, 'summary.json'), 'utf8'));
     assert.deepEqual(summary.models.map((m: { name: string }) => m.name), ['ridge keypoints', 'ridge true features']);

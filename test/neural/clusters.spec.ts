@@ -37,6 +37,7 @@ import {
   bootstrapCorrelation,
   clusterRecording,
   clusterRows,
+  chanceSpread,
   clusterSpread,
   correlation,
   facemapSplit,
@@ -195,6 +196,21 @@ describe('neural clusters: spread, correlation, per-cluster VE', () => {
       assert.ok(Number.isNaN(spread[3]));
       assert.ok(spread[0] > spread[1] && spread[1] > spread[2], `spread ${Array.from(spread)}`);
     }
+    // by chance: all neurons give 0, smaller random sets more (the sampling floor), seeded
+    const chance = chanceSpread(pos, [N, 1000, 100, 0], 200, { seed: 1 });
+    assert.ok(Math.abs(chance[0]) < 1e-12);
+    assert.ok(chance[2] > chance[1] && chance[1] > 0 && Number.isNaN(chance[3]));
+    assert.deepEqual(chanceSpread(pos, [N, 1000, 100, 0], 200, { seed: 1 }), chance);
+    // a random set of 300 neurons is about as spread as chance says
+    const pick = new Int32Array(N).fill(-1);
+    for (let k = 0; k < 300; ) {
+      const i = rng.int(N);
+      if (pick[i] < 0) [pick[i], k] = [0, k + 1];
+    }
+    const randomSpread = clusterSpread(pos, pick, 1).spread[0];
+    const expected = chanceSpread(pos, [300], 200, { draws: 50 })[0];
+    assert.ok(randomSpread > 0.5 * expected && randomSpread < 2 * expected, `random set ${randomSpread} vs chance ${expected}`);
+    assert.ok(clusterSpread(pos, labels, 4).spread[0] > 10 * chanceSpread(pos, [750])[0]);
     assert.throws(() => clusterSpread(pos, labels, 4, 0), ParamError);
     assert.throws(() => clusterSpread(pos, labels, 2), ParamError);
   });
@@ -349,7 +365,7 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       // tables: CSV and HDF5 agree with the analysis
       const files = await writeClusterTables(path.join(dir, 'out'), { analysis: res.analysis, labels: res.clusters.labels, isort: res.clusters.isort, correlations: res.correlations });
       const csv = fs.readFileSync(files[0], 'utf8').trim().split('\n');
-      assert.equal(csv[0], 'cluster,size,ve_ridge_true_features,spread_kl,x_um,y_um');
+      assert.equal(csv[0], 'cluster,size,ve_ridge_true_features,spread_kl,spread_chance_kl,x_um,y_um');
       assert.equal(csv.length, 21);
       assert.deepEqual(clusterRows(res.analysis)[3].size, res.analysis.sizes[3]);
       await withH5(files[1], (r) => {
@@ -357,7 +373,7 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
         assert.deepEqual(Array.from(r.read('/neurons/cluster').data as Int32Array), Array.from(res.clusters.labels));
         assert.deepEqual(r.info('/raster/activity').shape, [res.analysis.raster!.rows, res.analysis.raster!.cols]);
         assert.ok(Math.abs((r.read('/correlation/ridge_true_features').data as Float64Array)[0] - all.r) < 1e-12);
-        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 6);
+        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 7);
       });
     } finally {
       rec.activity.close();
