@@ -1,7 +1,7 @@
 /** File formats: NumPy .npy, MATLAB v5 .mat, grey PNG frames, HDF5 (h5wasm). */
 export { cToFortran, fortranToC, numel } from './layout';
 export type { NumericArray } from './layout';
-export { encodeNpy, parseNpy, readNpy, toFloat64, writeNpy } from './npy';
+export { encodeNpy, encodeNpyHeader, parseNpy, readNpy, toFloat64, writeNpy } from './npy';
 export type { NpyArray, NpyDtype, NpyWritable, NpyWriteOptions } from './npy';
 export { matNumeric, parseMat, readMat } from './mat';
 export type { MatCell, MatChar, MatNumeric, MatNumericClass, MatReadOptions, MatStruct, MatValue } from './mat';

@@ -153,16 +153,13 @@ export interface NpyWriteOptions {
 }
 
 /**
- * Encodes `data` (row-major, `numel(shape)` elements) as `.npy` bytes:
- * in the host's byte order (little-endian on every platform Node supports in practice), C order,
- * format 1.0 (2.0 when the header exceeds 65535 bytes). The dtype follows the typed array.
+ * The `.npy` header (magic, version, header text padded so the data start on a 64-byte boundary)
+ * of an array of `shape` with the dtype of `data` (only its type matters), for writers that stream
+ * the data after it. Same rules as {@link encodeNpy}.
  */
-export function encodeNpy(data: NpyWritable, shape: readonly number[], options: NpyWriteOptions = {}): Uint8Array {
+export function encodeNpyHeader(data: NpyWritable, shape: readonly number[], options: NpyWriteOptions = {}): Uint8Array {
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new ShapeError(`npy shape [${shape.join(', ')}] must be non-negative integers`);
-  }
-  if (numel(shape) !== data.length) {
-    throw new ShapeError(`npy data has ${data.length} elements but shape [${shape.join(', ')}] needs ${numel(shape)}`);
   }
   let code = Object.keys(CODES).find((k) => CODES[k].ctor === data.constructor && k !== 'b1');
   if (options.bool) {
@@ -178,7 +175,7 @@ export function encodeNpy(data: NpyWritable, shape: readonly number[], options: 
   const prefix = major === 1 ? 10 : 12;
   // The data must start on a 64-byte boundary; the header ends with '\n'.
   header += ' '.repeat((64 - ((prefix + header.length + 1) % 64)) % 64) + '\n';
-  const out = new Uint8Array(prefix + header.length + data.byteLength);
+  const out = new Uint8Array(prefix + header.length);
   out.set(MAGIC, 0);
   out[6] = major;
   out[7] = 0;
@@ -186,7 +183,22 @@ export function encodeNpy(data: NpyWritable, shape: readonly number[], options: 
   if (major === 1) view.setUint16(8, header.length, true);
   else view.setUint32(8, header.length, true);
   out.set(Buffer.from(header, 'latin1'), prefix);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), prefix + header.length);
+  return out;
+}
+
+/**
+ * Encodes `data` (row-major, `numel(shape)` elements) as `.npy` bytes:
+ * in the host's byte order (little-endian on every platform Node supports in practice), C order,
+ * format 1.0 (2.0 when the header exceeds 65535 bytes). The dtype follows the typed array.
+ */
+export function encodeNpy(data: NpyWritable, shape: readonly number[], options: NpyWriteOptions = {}): Uint8Array {
+  if (numel(shape) !== data.length && shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new ShapeError(`npy data has ${data.length} elements but shape [${shape.join(', ')}] needs ${numel(shape)}`);
+  }
+  const head = encodeNpyHeader(data, shape, options);
+  const out = new Uint8Array(head.length + data.byteLength);
+  out.set(head, 0);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), head.length);
   return out;
 }
 

@@ -1,5 +1,5 @@
 /** Neural prediction: recordings, alignment and splits, PCA targets, the keypoint encoder, linear baselines, metrics, tables, clusters. */
-export { memorySource, h5Source, npySource, subsetRows, defaultBlockNeurons, type ActivitySource } from './source';
+export { memorySource, h5Source, npySource, subsetRows, defaultBlockNeurons, copyToNpy, type ActivitySource, type CopyToNpyOptions } from './source';
 export {
   readRecording,
   recordingFromArrays,

@@ -10,7 +10,9 @@ import { writePoseH5 } from '../../src/pose/labels/facemap-h5';
 import {
   behaviorAtNeuralTimes,
   cameraTimes,
+  copyToNpy,
   frameToNeural,
+  memorySource,
   nearestCameraFrames,
   readKeypointMatrix,
   readRecording,
@@ -129,6 +131,29 @@ with h5py.File('${f}', 'w') as h:
     await assert.rejects(readRecording(h), (e: Error) => e instanceof ShapeError && e.message.includes('len.h5'));
     await assert.rejects(readRecording(h, { dataset: '/nope' }), FormatError);
     await assert.rejects(readRecording(path.join(dir, 'missing.npy')), FormatError);
+  });
+
+  it('copyToNpy: a flat copy (a valid .npy) reads the same rows, NaN is a FormatError naming the source, close deletes it', async () => {
+    const f = path.join(dir, 'sim.h5');
+    await writeH5(f, (w) => w.writeDataset('/neural/activity', act, [N, T]));
+    const rec = await readRecording(f, { checkFinite: false });
+    const copyFile = path.join(dir, 'copy.npy');
+    const seen: number[] = [];
+    const copy = copyToNpy(rec.activity, copyFile, { blockNeurons: 4, onProgress: (d) => seen.push(d) });
+    rec.activity.close();
+    assert.deepEqual(seen, [4, 6]);
+    assert.equal(copy.file, f);
+    assert.deepEqual(Array.from(copy.readRows(1, 5)), Array.from(act.subarray(T, 5 * T)));
+    const back = await readRecording(copyFile);
+    assert.deepEqual(Array.from(back.activity.readRows(0, N)), Array.from(act));
+    back.activity.close();
+    copy.close();
+    assert.ok(!fs.existsSync(copyFile));
+    const bad = act.slice();
+    bad[3 * T + 7] = NaN;
+    const badFile = path.join(dir, 'bad-copy.npy');
+    assert.throws(() => copyToNpy(memorySource(bad, N, T, 'bad.h5'), badFile), (e: Error) => e instanceof FormatError && /bad\.h5.*1 NaN\/Inf.*neuron 3, time 7/.test(e.message));
+    assert.ok(!fs.existsSync(badFile));
   });
 
   it('keypoints from a Facemap pose file as frames x (2 nKeypoints), paw excluded; NaN reported', async () => {
