@@ -118,17 +118,23 @@ function countingSource(src: ActivitySource, onRows: (n: number) => void): Activ
   };
 }
 
-/** Progress over `passes` reads of every neuron of `src`. */
-function passProgress(ctx: EncodeContext, what: string, src: ActivitySource, passes: number): ActivitySource {
+/**
+ * Progress over about `passes` reads of every neuron of `src` (an estimate: the work reads the
+ * source a number of times that depends on the data); `finish` reports completion.
+ */
+function passProgress(ctx: EncodeContext, what: string, src: ActivitySource, passes: number): { src: ActivitySource; finish: () => void } {
   const total = passes * src.nNeurons;
   let done = 0;
   const report = ctx.options.onProgress;
-  if (!report) return src;
+  if (!report) return { src, finish: () => undefined };
   report(what, 0, total, 'neuron reads');
-  return countingSource(src, (n) => {
-    done = Math.min(total, done + n);
-    report(what, done, total, 'neuron reads');
-  });
+  return {
+    src: countingSource(src, (n) => {
+      done = Math.min(total - 1, done + n);
+      report(what, done, total, 'neuron reads');
+    }),
+    finish: () => report(what, total, total, 'neuron reads'),
+  };
 }
 
 /** Camera times of the keypoints: explicit times, a rate, or a simulated session's manifest. */
@@ -216,8 +222,9 @@ const pcaStep: EncodeStep = {
   name: 'pca',
   async run(ctx) {
     const rec = need(ctx.recording, 'the recording');
-    const src = passProgress(ctx, 'neural PCs', rec.activity, 12);
-    ctx.pca = await neuralPCA(src, { nPC: ctx.options.nPC ?? 128, seed: ctx.options.seed ?? 0 });
+    const p = passProgress(ctx, 'neural PCs', rec.activity, 11);
+    ctx.pca = await neuralPCA(p.src, { nPC: ctx.options.nPC ?? 128, seed: ctx.options.seed ?? 0 });
+    p.finish();
   },
 };
 
@@ -230,8 +237,9 @@ const explainable: EncodeStep = {
       ctx.notes.push('no neuron positions: no explainable variance (normalised VE left empty)');
       return;
     }
-    const src = passProgress(ctx, 'explainable variance', rec.activity, 26);
-    ctx.peer = await explainableVariance(src, rec.positions, need(ctx.split, 'the split'), { nPC: ctx.options.nPC ?? 128, seed: ctx.options.seed ?? 0 });
+    const p = passProgress(ctx, 'explainable variance', rec.activity, 24);
+    ctx.peer = await explainableVariance(p.src, rec.positions, need(ctx.split, 'the split'), { nPC: ctx.options.nPC ?? 128, seed: ctx.options.seed ?? 0 });
+    p.finish();
   },
 };
 

@@ -330,6 +330,9 @@ interface Batch {
 
 const FORMAT = 'facemap-ts/keypoint-encoder';
 
+/** Makes tf variable names unique (tf.variableGrads keys gradients by name). */
+let VAR_COUNTER = 0;
+
 /**
  * Facemap's keypoint network (module doc): `await new KeypointEncoder(config).fit(data)` returns
  * the fitted encoder; `predict` gives targets at neural samples, `latents` the deep behavioural
@@ -763,7 +766,6 @@ export class KeypointEncoder {
   }
 }
 
-let VAR_COUNTER = 0;
 
 function littleEndianBytes(a: Float32Array): Buffer {
   const b = Buffer.alloc(a.length * 4);

@@ -118,6 +118,19 @@ describe('neural: encoding the tiny simulated session', function () {
     again.encoder?.dispose();
   });
 
+  it('--target neurons: the encoder predicts every neuron directly', async () => {
+    const c = await runEncode(
+      { neural: path.join(sess, 'neural.h5'), keypoints: path.join(sess, 'truth', 'face_keypoints.h5'), target: 'neurons', encoder: { epochs: 2 } },
+      ENCODE_STEPS.filter((st) => ['read', 'pca', 'encoder', 'tables'].includes(st.name)),
+    );
+    assert.equal(c.encoder?.nOut, 500);
+    assert.equal(c.results[0].input, 'keypoints (neurons)');
+    assert.equal(c.results[0].neuronVe?.length, 500);
+    assert.deepEqual(Array.from(c.results[0].neuronVe as Float32Array), Array.from(c.results[0].pcVe.perColumn));
+    assert.equal(c.neurons.length, 500);
+    c.encoder?.dispose();
+  });
+
   it('facemap-ts encode: motion and movie SVD baselines, the table, CSV/HDF5 tables, split and encoder; clear errors', async () => {
     const svdOut = path.join(dir, 'svd');
     fs.mkdirSync(svdOut);
