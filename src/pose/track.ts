@@ -49,7 +49,7 @@ export interface TrackOptions extends PoseEngineOptions {
   model: string;
   /** Crop box in original-frame pixels (end-exclusive); default the model card's box when it fits the video, else the whole frame. */
   box?: CropBox | null;
-  /** Frames per batch (integer >= 1). Default 8: larger batches run no faster on CPU and each frame adds ~35 MB of activations. */
+  /** Frames per batch and worker (integer >= 1). Default 4: larger batches run no faster on CPU and each frame adds ~35 MB of activations. */
   batchSize?: number;
   /** Output folder; default beside each video. */
   outDir?: string;
@@ -376,7 +376,7 @@ async function csvFromH5(outputs: TrackOutputs): Promise<void> {
  */
 export async function trackVideos(videos: readonly string[], options: TrackOptions): Promise<TrackedVideo[]> {
   if (videos.length === 0) throw new ParamError('videos', [], 'one or more video files');
-  const batchSize = options.batchSize ?? 8;
+  const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ParamError('batchSize', batchSize, 'an integer >= 1');
   if (options.filter) resolveFilterConfig(options.filter);
   const log = options.log ?? ((s: string) => (options.quiet ? undefined : process.stderr.write(`${s}\n`)));

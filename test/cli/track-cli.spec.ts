@@ -51,7 +51,7 @@ describe('cli: facemap-ts export-onnx / track / label-video', () => {
     const out = path.join(dir, 'out');
     const t = cli(['track', video, '--model', model, '--out', out, '--csv', '--filter', '--max-jump', '30', '--batch', '7']);
     assert.equal(t.code, 0, t.stderr);
-    assert.match(t.stderr, /engine: ONNX Runtime/);
+    assert.match(t.stderr, /engine: 2 x ONNX Runtime .*1 thread, worker threads/);
     assert.match(t.stderr, /track mouse\.mp4 done in .*40 frames, [\d.]+ frames\/s/);
     const v = (t.json?.videos as { status: string; frames: number; framesPerSecond: number }[])[0];
     assert.deepEqual([v.status, v.frames], ['tracked', 40]);

@@ -59,7 +59,7 @@ describe('pose/track', () => {
 
   it('writes Facemap .h5, DeepLabCut .csv and metadata equal to predictPose on the same frames', async () => {
     const out = path.join(dir, 'out1');
-    const [r] = await trackVideos([video], { model: modelDir, box, batchSize: 16, outDir: out, csv: true, quiet: true });
+    const [r] = await trackVideos([video], { model: modelDir, box, batchSize: 16, outDir: out, csv: true, quiet: true, workers: 1 });
     assert.equal(r.status, 'tracked', r.error?.message);
     const o = trackOutputs(video, out);
     assert.deepEqual(fs.readdirSync(out).sort(), ['face_FacemapPose.csv', 'face_FacemapPose.h5', 'face_FacemapPose.json']);
@@ -75,7 +75,7 @@ describe('pose/track', () => {
     assert.deepEqual(meta.box, box);
     assert.equal(meta.boxSource, 'option');
     assert.equal(meta.engine.kind, 'onnx');
-    assert.match(meta.engine.description, /worker thread/);
+    assert.match(meta.engine.description, /^ONNX Runtime .*, worker thread\)$/);
     assert.equal(meta.model.onnx, 'file');
     assert.ok(meta.speed.framesPerSecond > 0 && meta.peakRssMB > 0);
 
@@ -101,9 +101,9 @@ describe('pose/track', () => {
     agree(await readPoseH5(trackOutputs(video, b).h5), await readPoseH5(trackOutputs(video, a).h5), 'tfjs vs onnx');
   });
 
-  it('two inference workers taking batches in turn give the same traces, in order', async () => {
+  it('two inference workers (the default) taking batches in turn give the same traces, in order', async () => {
     const b = path.join(dir, 'out-2w');
-    const [r] = await trackVideos([video], { model: modelDir, box, outDir: b, workers: 2, batchSize: 6, quiet: true });
+    const [r] = await trackVideos([video], { model: modelDir, box, outDir: b, batchSize: 6, quiet: true });
     assert.equal(r.status, 'tracked', r.error?.message);
     assert.match(r.metadata?.engine.description ?? '', /^2 x ONNX Runtime .*1 thread, worker threads/);
     const a = await readPoseH5(trackOutputs(video, path.join(dir, 'out1')).h5);
