@@ -496,7 +496,9 @@ class Writer implements H5Writer {
   }
 
   writeStrings(p: string, strings: readonly string[]): void {
-    const width = Math.max(1, ...strings.map((t) => Buffer.byteLength(t, 'utf8')));
+    // a loop, not Math.max(...): a spread of ~10^5 lengths overflows the call stack
+    let width = 1;
+    for (const t of strings) width = Math.max(width, Buffer.byteLength(t, 'utf8'));
     const { parent, name } = this.parentOf(p);
     try {
       parent.create_dataset({ name, data: [...strings], shape: [strings.length], dtype: `S${width}` });

@@ -152,6 +152,17 @@ with h5py.File(${JSON.stringify(rec)}, 'w') as f:
     await withH5(rec, (r) => assert.deepEqual(r.readCompound('/r'), { fields: ['x', 'i', 'v'], rows: [[1.5, 2, 1], [3, 4, 0]] }));
   });
 
+  it('writes a string column of 300,000 rows (a per-neuron table)', async () => {
+    const file = path.join(tmpDir(), 'many.h5');
+    const names = Array.from({ length: 300000 }, (_, i) => (i % 3 ? 'rrr' : 'keypoint network'));
+    await writeH5(file, (w) => w.writeStrings('/model', names));
+    await withH5(file, (r) => {
+      const back = r.readStrings('/model');
+      assert.equal(back.length, 300000);
+      assert.deepEqual([back[0], back[1], back[299999]], ['keypoint network', 'rrr', 'rrr']);
+    });
+  });
+
   it('throws FormatError naming the file for missing, garbage and truncated files', async () => {
     const dir = tmpDir();
     const missing = path.join(dir, 'nope.h5');
