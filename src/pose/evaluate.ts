@@ -11,7 +11,7 @@ import { writeFileAtomicSync } from '../util/fsx';
 import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
-import { loadModel, type ModelCard } from './model-io';
+import { loadModel, type ModelCard, saveModel } from './model-io';
 import { frameTransforms, predictPose } from './predict';
 import type { CropBox } from './preprocess';
 import {
@@ -178,6 +178,17 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
       const seconds = result.history.reduce((a, h) => a + h.seconds, 0) + (performance.now() - tEval) / 1000;
       out.push({ train, test, metrics: ev.metrics, bestEpoch: result.bestEpoch, seconds });
       if (foldDir) {
+        // The fold's model, with its held-out metrics: usable as a model trained on (k-1)/k of the data.
+        await saveModel(path.join(foldDir, 'model'), result.model, {
+          keypoints: result.keypoints,
+          channels: result.config.channels,
+          inputSize: result.config.inputSize,
+          box: result.config.box,
+          trainingData: { files: train.map((i) => data.files[i]), nFrames: train.length },
+          trainingConfig: { ...result.config, split: { train: inner.train, val: inner.val }, fold: f, k },
+          metrics: { heldOutFold: ev.metrics, bestEpoch: result.bestEpoch, history: result.history },
+          crossValidated: false,
+        });
         const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
         const json: FoldResultJson = { train, test, bestEpoch: result.bestEpoch, seconds, x: nul(ev.x), y: nul(ev.y) };
         writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);

@@ -15,6 +15,7 @@ import {
   loadLabelledFrames,
   loadModel,
   predictPose,
+  readModelCard,
   resolvePoseTrainConfig,
   saveModel,
   trainPoseModel,
@@ -186,6 +187,9 @@ describe('pose/train: training, fine-tuning, model folders', function () {
     const cfg = { ...TINY, epochs: 1, batchSize: 2, valFraction: 0, seed: 0 };
     const first = await crossValidate(labels, cfg, 3, { workDir: work, maxFolds: 2 });
     assert.ok(fs.existsSync(path.join(work, 'fold-1', 'result.json')));
+    const foldCard = readModelCard(path.join(work, 'fold-1', 'model'));
+    assert.deepEqual(foldCard.trainingData?.nFrames, first.folds[1].train.length);
+    assert.equal((foldCard.metrics as { heldOutFold: { mean: number } }).heldOutFold.mean.toFixed(4), first.folds[1].metrics.mean.toFixed(4));
     let trained = 0;
     const second = await crossValidate(labels, cfg, 3, { workDir: work, onProgress: (f) => f < 2 && trained++ });
     assert.equal(trained, 0, 'folds 0 and 1 were read back, not retrained');
