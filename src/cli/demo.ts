@@ -12,28 +12,39 @@ import { clusterCommand } from './cluster';
 import type { Command } from './command';
 import { encodeCommand } from './encode';
 import { svdCommand } from './svd';
+import { trackCommand } from './track';
+import { ParamError } from '../errors';
+import { readTraces } from '../pose/labels/registry';
 import { parseOptions } from './command';
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the workflow on the simulated demo session and print its tables',
   help: [
-    'Usage: facemap-ts demo [--out DIR] [--seed N] [--epochs N]',
+    'Usage: facemap-ts demo [--out DIR] [--seed N] [--epochs N] [--tracker MODEL_DIR | --true-keypoints]',
     '',
     "The whole workflow on the simulated 'demo' session (2 min of face video, 5,000 neurons), in DIR",
     '(default out/demo, replaced if present):',
     '  1. simulate the session (planted truth printed per neural cluster);',
-    "  2. keypoints: the simulator's true keypoints (DIR/face_FacemapPose.h5; no tracker trained on",
-    '     simulated faces ships yet, so the demo does not run `track` on the simulated video);',
+    '  2. track the face video with models/fmnet-synth (an FMnet trained on simulated faces, see',
+    '     README) -> DIR/face_FacemapPose.h5, and print its error against the true keypoints;',
     '  3. motion SVD of the face video (DIR/svd/face_proc.h5);',
     '  4. the keypoint encoder and the linear baselines (DIR/encoding/, the variance table printed);',
     '  5. neuron clusters and their spatial spread (DIR/clusters/);',
     '  6. DIR/report.html with every figure and table, and DIR/run.json (settings, timings).',
     '',
-    '  --epochs N   encoder epochs (default 300, as Facemap)',
+    '  --epochs N          encoder epochs (default 300, as Facemap)',
+    '  --tracker DIR       tracker model folder (default models/fmnet-synth)',
+    "  --true-keypoints    skip tracking: use the simulator's true keypoints",
   ].join('\n'),
   async run(argv) {
-    const { values } = parseOptions(argv, { out: { type: 'string' }, seed: { type: 'string' }, epochs: { type: 'string' } });
+    const { values } = parseOptions(argv, {
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      epochs: { type: 'string' },
+      tracker: { type: 'string' },
+      'true-keypoints': { type: 'boolean' },
+    });
     const out = path.resolve(values.out ?? 'out/demo');
     const seed = values.seed === undefined ? 0 : Number(values.seed);
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -77,10 +88,32 @@ export const demoCommand: Command = {
     };
     const neural = path.join(out, m.files.neural);
     const keypoints = path.join(out, 'face_FacemapPose.h5');
-    await stage('keypoints', "keypoints: the simulator's true keypoints (no tracker trained on simulated faces ships yet)", async () => {
-      fs.copyFileSync(path.join(out, m.files.keypoints!), keypoints);
-      process.stdout.write(`${keypoints}\n`);
-    });
+    let trackingSummary: TrackingError | null = null;
+    const video = path.join(out, m.files.video!);
+    const truthKeypoints = path.join(out, m.files.keypoints!);
+    const tracker = values.tracker ? path.resolve(values.tracker) : DEMO_TRACKER;
+    let keypointSource: string;
+    if (values['true-keypoints']) {
+      keypointSource = "simulator truth (--true-keypoints)";
+      await stage('keypoints', "keypoints: the simulator's true keypoints (--true-keypoints)", async () => {
+        fs.copyFileSync(truthKeypoints, keypoints);
+        process.stdout.write(`${keypoints}\n`);
+      });
+    } else {
+      if (!fs.existsSync(path.join(tracker, 'card.json'))) {
+        throw new ParamError('--tracker', tracker, 'a model folder (card.json): the repository ships models/fmnet-synth; or run with --true-keypoints');
+      }
+      keypointSource = `tracked with ${tracker}`;
+      await stage('track', `track the face video with ${path.relative(process.cwd(), tracker) || tracker}`, async () => {
+        await trackCommand.run([video, '--model', tracker, '--out', out]);
+        const err = await trackingError(keypoints, truthKeypoints);
+        trackingSummary = err;
+        process.stdout.write(
+          `tracking error against the simulator's true keypoints: mean ${err.meanPx.toFixed(2)} px, median ${err.medianPx.toFixed(2)} px over ${err.n} visible keypoint positions\n` +
+            `  per keypoint (mean px): ${Object.entries(err.perKeypointMeanPx).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`,
+        );
+      });
+    }
     await stage('svd', 'motion SVD of the face video', () => svdCommand.run([path.join(out, m.files.video!), '--out', path.join(out, 'svd')]));
     const epochs = values.epochs ?? '300';
     await stage('encode', `keypoint encoder (${epochs} epochs) and linear baselines`, () =>
@@ -92,7 +125,7 @@ export const demoCommand: Command = {
     const total = (performance.now() - t0) / 1000;
     writeFileAtomicSync(
       path.join(out, 'run.json'),
-      `${JSON.stringify({ command: `facemap-ts demo ${argv.join(' ')}`.trim(), seed, preset: 'demo', encoderEpochs: Number(epochs), backend: describeBackend(backend), keypoints: 'simulator truth (no tracker for simulated faces ships yet)', seconds: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +v.toFixed(1)])), totalSeconds: +total.toFixed(1), facemapTs: facemapTsVersion() }, null, 1)}\n`,
+      `${JSON.stringify({ command: `facemap-ts demo ${argv.join(' ')}`.trim(), seed, preset: 'demo', encoderEpochs: Number(epochs), backend: describeBackend(backend), keypoints: keypointSource, tracking: trackingSummary, seconds: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +v.toFixed(1)])), totalSeconds: +total.toFixed(1), facemapTs: facemapTsVersion() }, null, 1)}\n`,
     );
     await stage('report', 'HTML report', async () => {
       const { file, sections } = await buildReport(out, { title: 'facemap-ts demo: simulated session' });
@@ -101,3 +134,43 @@ export const demoCommand: Command = {
     process.stdout.write(`\ndemo done in ${((performance.now() - t0) / 1000).toFixed(0)} s: open ${path.join(out, 'report.html')}\n`);
   },
 };
+
+/** The tracker the demo runs: an FMnet trained on simulated faces (README: "The demo's tracker"). */
+export const DEMO_TRACKER = path.resolve(__dirname, '../../../models/fmnet-synth');
+
+export interface TrackingError {
+  n: number;
+  meanPx: number;
+  medianPx: number;
+  perKeypointMeanPx: Record<string, number>;
+}
+
+/** Euclidean error of tracked keypoints against true ones (Facemap pose .h5 files), where both are finite. */
+export async function trackingError(trackedFile: string, truthFile: string): Promise<TrackingError> {
+  const tr = await readTraces(trackedFile);
+  const truth = await readTraces(truthFile);
+  if (tr.nFrames !== truth.nFrames) throw new ParamError('tracked keypoints', trackedFile, `${truth.nFrames} frames like ${truthFile}, not ${tr.nFrames}`);
+  const K = truth.names.length;
+  const all: number[] = [];
+  const per: Record<string, number> = {};
+  for (let k = 0; k < K; k++) {
+    const j = tr.names.indexOf(truth.names[k]);
+    if (j < 0) continue;
+    let s = 0;
+    let c = 0;
+    for (let t = 0; t < truth.nFrames; t++) {
+      const dx = tr.x[t * tr.names.length + j] - truth.x[t * K + k];
+      const dy = tr.y[t * tr.names.length + j] - truth.y[t * K + k];
+      const e = Math.hypot(dx, dy);
+      if (!Number.isFinite(e)) continue;
+      all.push(e);
+      s += e;
+      c++;
+    }
+    if (c) per[truth.names[k]] = s / c;
+  }
+  all.sort((a, b) => a - b);
+  const mid = all.length >> 1;
+  const median = all.length ? (all.length % 2 ? all[mid] : (all[mid - 1] + all[mid]) / 2) : NaN;
+  return { n: all.length, meanPx: all.reduce((a, b) => a + b, 0) / all.length, medianPx: median, perKeypointMeanPx: per };
+}

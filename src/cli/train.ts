@@ -4,7 +4,7 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { ortAvailable } from '../engine/onnx';
 import { ParamError } from '../errors';
 import { saveModel } from '../pose/model-io';
-import { type PoseTrainConfig, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, trainPoseModel } from '../pose/train';
+import { type PoseTrainConfig, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, modelFromCheckpoint, trainPoseModel } from '../pose/train';
 import { progressBar, type ProgressBar } from '../util/progress';
 import type { Command } from './command';
 import { parseOptions } from './command';
@@ -40,6 +40,11 @@ export const trainCommand: Command = {
     '  --no-ort-conv       on the wasm backend, keep convolutions on wasm (default: on ONNX',
     '                      Runtime, ~3x faster training; FACEMAP_ORT_CONV=0 does the same)',
     '  --quiet             no progress bars',
+    '',
+    '       facemap-ts train --from-checkpoint DIR --out MODEL_DIR',
+    '',
+    'writes the model of a checkpoint folder without training: the best epoch so far (by validation',
+    'error; the last epoch without validation frames) of a run that was stopped or is still going.',
   ].join('\n'),
   async run(argv) {
     const { values, positionals } = parseOptions(
@@ -62,9 +67,31 @@ export const trainCommand: Command = {
         checkpoint: { type: 'string' },
         'no-ort-conv': { type: 'boolean' },
         quiet: { type: 'boolean' },
+        'from-checkpoint': { type: 'string' },
       },
       true,
     );
+    if (values['from-checkpoint'] !== undefined) {
+      if (!values.out) throw new ParamError('--out', undefined, 'a model folder to write');
+      await initBackend();
+      const ck = modelFromCheckpoint(path.resolve(values['from-checkpoint']));
+      try {
+        await saveModel(values.out, ck.model, {
+          keypoints: ck.keypoints,
+          channels: ck.config.channels,
+          inputSize: ck.config.inputSize,
+          box: ck.config.box,
+          trainingData: { files: ck.files, nFrames: ck.split.train.length + ck.split.val.length },
+          trainingConfig: { ...ck.config, split: ck.split, checkpoint: path.resolve(values['from-checkpoint']), epochsDone: ck.epochsDone },
+          metrics: { validationMeanPx: Number.isNaN(ck.valError) ? null : ck.valError, bestEpoch: ck.epoch, history: ck.history },
+          crossValidated: false,
+        });
+      } finally {
+        ck.model.dispose();
+      }
+      process.stdout.write(`${JSON.stringify({ out: path.resolve(values.out), epochsDone: ck.epochsDone, of: ck.config.epochs, epoch: ck.epoch, validationMeanPx: Number.isNaN(ck.valError) ? null : ck.valError })}\n`);
+      return;
+    }
     // `--labels a.csv b.csv`: files after the first arrive as positionals.
     const labelFiles = [...(values.labels ?? []), ...positionals];
     if (!values.out) throw new ParamError('--out', undefined, 'a model folder to write');

@@ -46,12 +46,13 @@ export {
   adaptHeads,
   fineTune,
   fineTuneModel,
+  modelFromCheckpoint,
   loadLabelledFrames,
   resolvePoseTrainConfig,
   trainPoseModel,
   trainValSplit,
 } from './train';
-export type { EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
+export type { CheckpointModel, EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
 export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';

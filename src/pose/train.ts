@@ -20,6 +20,7 @@
  * Deterministic: one seed drives the initialisation, split, shuffles and augmentation, so the
  * same seed and data give the same weights (on one backend).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
@@ -515,4 +516,60 @@ export async function fineTune(
   const { model, card } = await loadModel(baseDir);
   const result = await fineTuneModel(model, card.keypoints, card.channels, labels, { ...config, box: config.box === undefined ? card.box : config.box }, { ...options, data });
   return { ...result, baseCard: card };
+}
+
+/** What {@link modelFromCheckpoint} returns; the caller owns (and disposes) `model`. */
+export interface CheckpointModel {
+  model: tf.LayersModel;
+  keypoints: string[];
+  config: ResolvedPoseTrainConfig;
+  split: { train: number[]; val: number[] };
+  /** Image file names (no folders) the run trained on, in label order. */
+  files: string[];
+  epochsDone: number;
+  /** 0-based epoch whose weights the model holds (the best by validation; the last without validation). */
+  epoch: number;
+  valError: number;
+  history: EpochRecord[];
+}
+
+/**
+ * The model of a training checkpoint folder (see checkpoint.ts), e.g. of a run that was stopped or
+ * is still going: its best epoch's weights (by validation error), or the last epoch's when the run
+ * has no validation frames. Everything about the run is read from the checkpoint itself.
+ * @throws FormatError when the folder holds no readable checkpoint.
+ */
+export function modelFromCheckpoint(dir: string): CheckpointModel {
+  const jsonPath = path.join(dir, 'checkpoint.json');
+  let fingerprint: string;
+  try {
+    fingerprint = (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as { fingerprint: string }).fingerprint;
+  } catch (e) {
+    throw new FormatError(jsonPath, `not a readable training checkpoint (${(e as Error).message})`);
+  }
+  const ck = readCheckpoint<EpochRecord>(dir, fingerprint);
+  if (!ck) throw new FormatError(jsonPath, 'missing');
+  const run = JSON.parse(fingerprint) as { cfg: ResolvedPoseTrainConfig; split: { train: number[]; val: number[] }; keypoints: string[]; files: string[] };
+  const model = createFMnet({ nKeypoints: run.keypoints.length, channels: run.cfg.channels, inputSize: run.cfg.inputSize, seed: run.cfg.seed });
+  const useBest = ck.best.length > 0;
+  const arrays = useBest ? ck.best : ck.weights;
+  const shapes = model.getWeights().map((w) => w.shape);
+  if (arrays.length !== shapes.length) {
+    model.dispose();
+    throw new FormatError(jsonPath, `checkpoint has ${arrays.length} weight arrays; an FMnet of its settings has ${shapes.length}`);
+  }
+  const tensors = arrays.map((a, i) => tf.tensor(a, shapes[i]));
+  model.setWeights(tensors);
+  tf.dispose(tensors);
+  return {
+    model,
+    keypoints: run.keypoints,
+    config: run.cfg,
+    split: run.split,
+    files: run.files,
+    epochsDone: ck.epochsDone,
+    epoch: useBest ? ck.bestEpoch : ck.epochsDone - 1,
+    valError: useBest ? ck.bestValError : ck.lastValError,
+    history: ck.history,
+  };
 }

@@ -6,3 +6,4 @@ export * from './pose-h5';
 export * from './neural';
 export * from './session';
 export * from './truth';
+export * from './labelled';
