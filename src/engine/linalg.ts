@@ -566,7 +566,33 @@ function choleskyQr3(Y: Matrix, engine: MatmulEngine, passes: 2 | 3 = 3): Matrix
   if (Y.rows < Y.cols) return null;
   const Y1 = choleskyQrPass(Y, engine, 1e-6, 1e-7);
   const Y2 = Y1 && choleskyQrPass(Y1, engine, 0, 1e-4);
-  return passes === 2 ? Y2 : Y2 && choleskyQrPass(Y2, engine, 0, 0.25);
+  return passes === 2 || !Y2 ? Y2 : lowdinPass(Y2, engine);
+}
+
+/**
+ * Last pass of {@link choleskyQr3}, for a Y whose Gram matrix W = YᵀY is I + E with small E:
+ * Y (I + E)^(-1/2) ≈ Y (I - E/2 + 3E²/8) (Löwdin's symmetric orthonormalisation to second
+ * order: orthonormal up to O(|E|³)), all on the matmul engine. Null when |E| is not small
+ * (max |entry| >= 0.05), for the caller's general QR.
+ */
+function lowdinPass(Y: Matrix, engine: MatmulEngine): Matrix | null {
+  const k = Y.cols;
+  const W = matmul(Y, Y, { transposeA: true, engine }).data;
+  const E = new Float32Array(k * k);
+  let maxE = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      const e = 0.5 * (W[i * k + j] + W[j * k + i]) - (i === j ? 1 : 0);
+      E[i * k + j] = e;
+      maxE = Math.max(maxE, Math.abs(e));
+    }
+  }
+  if (!(maxE < 0.05)) return null;
+  const E2 = matmul({ data: E, rows: k, cols: k }, { data: E, rows: k, cols: k }, { engine }).data;
+  const M = new Float32Array(k * k);
+  for (let i = 0; i < k * k; i++) M[i] = -0.5 * E[i] + 0.375 * E2[i];
+  for (let i = 0; i < k; i++) M[i * k + i] += 1;
+  return matmul(Y, { data: M, rows: k, cols: k }, { engine });
 }
 
 /**

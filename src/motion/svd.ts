@@ -68,6 +68,12 @@ export interface MotionSVDConfig {
   /** Seed of the randomized SVDs; default 0. */
   seed: number;
   /**
+   * Power iterations of each SVD (subspace iteration on the Gram matrix A Aᵀ of the small side, so
+   * q iterations raise the spectrum to the power 2q + 2, against 2q + 1 for q iterations of
+   * scikit-learn's randomized SVD on A); default 2. Integer >= 0.
+   */
+  powerIters: number;
+  /**
    * Memory (MiB) for the binned frames of the mask chunks, kept from `fit` for the mean frame and
    * for a `transform` of the same videos (see above); default 1024; 0 decodes every stage anew.
    * Not used for frames that pupil, blink or running ROIs need unbinned.
@@ -90,6 +96,7 @@ export const DEFAULT_MOTION_SVD_CONFIG: Readonly<Omit<MotionSVDConfig, 'onProgre
   nMaskChunks: 15,
   projectionChunk: 500,
   seed: 0,
+  powerIters: 2,
   cacheMB: 1024,
 });
 
@@ -101,6 +108,7 @@ export function resolveMotionSVDConfig(partial: Partial<MotionSVDConfig> = {}): 
   }
   if (c.maskChunkLength < 2) throw new ParamError('maskChunkLength', c.maskChunkLength, 'an integer >= 2 (motion needs 2 frames)');
   if (!Number.isInteger(c.seed)) throw new ParamError('seed', c.seed, 'an integer');
+  if (!Number.isInteger(c.powerIters) || c.powerIters < 0) throw new ParamError('powerIters', c.powerIters, 'an integer >= 0');
   if (typeof c.cacheMB !== 'number' || !(c.cacheMB >= 0)) throw new ParamError('cacheMB', c.cacheMB, 'a number >= 0 (MiB)');
   for (const k of ['motion', 'movie'] as const) if (typeof c[k] !== 'boolean') throw new ParamError(k, c[k], 'true or false');
   if (c.onProgress !== undefined && typeof c.onProgress !== 'function') throw new ParamError('onProgress', c.onProgress, 'a function');
@@ -377,7 +385,7 @@ export class MotionSVD {
         const rows = D.length / m;
         const k = Math.min(kChunk, rows, m);
         // Only V·S (= Dᵀ U) is kept, so V need not be re-orthonormalised (rawV), unless V is the result.
-        const r = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, !single);
+        const r = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, c.powerIters, !single);
         if (single) {
           singles[ti] = r;
           return;
@@ -412,7 +420,7 @@ export class MotionSVD {
       }
       blocks[ti] = [];
       const k = Math.min(c.nComponents, m, cols);
-      const { U, S } = truncatedSvd({ data: C, rows: m, cols }, k, c.seed);
+      const { U, S } = truncatedSvd({ data: C, rows: m, cols }, k, c.seed, c.powerIters);
       return { ...tg, masks: U, sv: S };
     });
     // Frames kept for transform: only when it needs no unbinned frames, and every mask chunk fit.
@@ -586,6 +594,6 @@ const GRAM_MAX_SIDE = 4096;
  * or the concatenated block columns) is at most GRAM_MAX_SIDE, which keeps the orthonormalisations
  * off the pixels x l matrices (~5x faster on 1000-frame chunks); randomized SVD otherwise.
  */
-function truncatedSvd(A: Matrix, k: number, seed: number, rawV = false): SvdResult {
-  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed, rawV }) : randomizedSvd(A, k, { seed });
+function truncatedSvd(A: Matrix, k: number, seed: number, powerIters: number, rawV = false): SvdResult {
+  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed, rawV, powerIters }) : randomizedSvd(A, k, { seed, powerIters: powerIters * 2 });
 }
