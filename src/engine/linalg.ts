@@ -508,6 +508,33 @@ export function gramSvd(A: Matrix, k: number, opts: GramSvdOptions = {}): SvdRes
 }
 
 /**
+ * Orthonormal basis Q (rows x k) of the dominant k-dimensional left singular subspace of a wide
+ * A (rows <= cols), without the singular vectors themselves: subspace iteration on G = A Aᵀ
+ * (as in {@link gramSvd}, `powerIters` q gives the range of G^(q+1) Ω, Ω rows x k Gaussian, no
+ * oversampling) with shifted Cholesky QR. For callers that need only the projection of A onto
+ * that subspace, Aᵀ Q (cols x k), whose Gram matrix Aᵀ Q Qᵀ A does not depend on the basis: it
+ * skips the Rayleigh-Ritz eigendecomposition. Q = I (all of A's row space) when k = rows.
+ * @throws ShapeError for a tall A; ParamError for bad k or options.
+ */
+export function gramRangeFinder(A: Matrix, k: number, opts: RandomizedSvdOptions = {}): Matrix {
+  checkMatrix('A', A);
+  if (A.rows > A.cols) throw new ShapeError(`gramRangeFinder: A is ${A.rows} x ${A.cols}, expected rows <= cols (use its transpose)`);
+  const n = A.rows;
+  const { powerIters, seed, engine } = validateSvdArgs(n, A.cols, k, { ...opts, oversamples: 0 });
+  if (k === n) {
+    const I = matrix(n, n);
+    for (let i = 0; i < n; i++) I.data[i * n + i] = 1;
+    return I;
+  }
+  const rng = new Rng(seed);
+  const G = gramRows(A, engine);
+  const orth = (Y: Matrix, last: boolean): Matrix => choleskyQr3(Y, engine, last ? 3 : 2) ?? orthonormalize(Y, rng, engine, 32, 512);
+  let Q = orth(matmul(G, matrix(n, k, rng.fillNormal(new Float32Array(n * k))), { engine }), powerIters === 0);
+  for (let it = 0; it < powerIters; it++) Q = orth(matmul(G, Q, { engine }), it === powerIters - 1);
+  return Q;
+}
+
+/**
  * One Cholesky QR pass: W = YᵀY (matmul engine) + shift·I, W = RᵀR (float64), returns Y R⁻¹ (matmul
  * engine), or null when a pivot is at most `minPivot` times the largest diagonal of W.
  */

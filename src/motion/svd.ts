@@ -13,7 +13,9 @@
  *     chunks; avgmotion (P) = mean of |X_t - X_{t-1}| over consecutive frames within those chunks.
  *  2. Up to `nMaskChunks` evenly spaced chunks of `maskChunkLength` frames: per target, motion =
  *     |diff(X)| - avgmotion (rows: the frames of the chunk but its first), movie = X - avgframe;
- *     keep V*S of its `chunkComponents`-component SVD (pixels x components). With a single chunk
+ *     keep V*S of its `chunkComponents`-component SVD (pixels x components), or Dᵀ Q for an
+ *     orthonormal basis Q of the same frame subspace (equal up to a rotation of the columns,
+ *     which step 3 does not see). With a single chunk
  *     (videos shorter than two chunks) it keeps min(nComponents, frames - 1) components, as
  *     Facemap does, and its V are the masks.
  *  3. Masks U (pixels x nComponents) = left singular vectors of the concatenation of those blocks;
@@ -34,7 +36,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotFittedError, ParamError } from '../errors';
 import { binFrames } from '../io/video';
-import { gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
+import { gramRangeFinder, gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
 import { blinkValue, PupilTracker, type PupilTraces } from './pupil';
 import { PhaseCorrelator } from './running';
 import { validateRois, type RoiSpec } from './rois';
@@ -330,14 +332,26 @@ export class MotionSVD {
     const inCache = (s: number, n: number) => cache.find((ch) => s >= ch.start && s + n <= ch.start + ch.n);
     const meanTotal = nCached * len + nChunks * meanLen;
     let read = 0;
-    for (const s of maskStarts.slice(0, nCached)) {
-      const X = new Float32Array(len * P);
-      for await (const ch of src.read(s, len, Math.min(len, 250))) {
-        X.set(this.binned(ch.views, ch.n), (ch.start - s) * P);
+    // Runs of chunks less than MAX_SKIP frames apart are read by one decoder, skipping the gaps
+    // (cheaper than a seek, which decodes from the previous keyframe, and a new ffmpeg each).
+    const cachedStarts = maskStarts.slice(0, nCached);
+    for (let i = 0; i < cachedStarts.length; ) {
+      let j = i;
+      while (j + 1 < cachedStarts.length && cachedStarts[j + 1] - (cachedStarts[j] + len) < MAX_SKIP) j++;
+      const run = cachedStarts.slice(i, j + 1).map((s) => ({ start: s, n: len, X: new Float32Array(len * P) }));
+      const first = run[0].start;
+      for await (const ch of src.read(first, run[run.length - 1].start + len - first, Math.min(len, 250))) {
+        const X = this.binned(ch.views, ch.n);
+        for (const r of run) {
+          const a = Math.max(r.start, ch.start);
+          const b = Math.min(r.start + r.n, ch.start + ch.n);
+          if (a < b) r.X.set(X.subarray((a - ch.start) * P, (b - ch.start) * P), (a - r.start) * P);
+        }
         read += ch.n;
-        progress('mean', read, meanTotal);
+        progress('mean', Math.min(read, meanTotal), meanTotal);
       }
-      cache.push({ start: s, n: len, X });
+      cache.push(...run);
+      i = j + 1;
     }
     const avgframe = new Float64Array(P);
     const avgmotion = new Float64Array(P);
@@ -384,6 +398,14 @@ export class MotionSVD {
         const D = this.centred(tg, X, n, null);
         const rows = D.length / m;
         const k = Math.min(kChunk, rows, m);
+        if (!single && rows <= m && rows <= GRAM_MAX_SIDE) {
+          // Only the block's Gram matrix matters to step 3 (B Bᵀ = sum of Dᵀ Q Qᵀ D), so any
+          // orthonormal basis Q of the chunk's dominant k-dim frame subspace will do: Dᵀ Q equals
+          // V·S of the k-component SVD up to a rotation of its columns, without the eigensolver.
+          const Q = gramRangeFinder({ data: D, rows, cols: m }, k, { seed: c.seed, powerIters: c.powerIters });
+          blocks[ti].push(matmul({ data: D, rows, cols: m }, Q, { transposeA: true }));
+          return;
+        }
         // Only V·S (= Dᵀ U) is kept, so V need not be re-orthonormalised (rawV), unless V is the result.
         const r = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, c.powerIters, !single);
         if (single) {
@@ -585,6 +607,9 @@ async function asSource(videos: readonly string[] | FrameSource): Promise<FrameS
   if (typeof videos === 'string') return videoSource([videos]);
   return videos as FrameSource;
 }
+
+/** Mask chunks closer than this many frames are decoded in one pass (see fit). */
+const MAX_SKIP = 250;
 
 /** Largest small side for which the SVDs in `fit` go through the Gram matrix (`gramSvd`). */
 const GRAM_MAX_SIDE = 4096;
