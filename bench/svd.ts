@@ -16,6 +16,9 @@
  * $TMPDIR/facemap-ts-bench-cache), BENCH_REAL_VIDEO (default the mirror-mouse video; 'none' skips),
  * FACEMAP_SRC (Facemap checkout), BENCH_PYTHON (default /usr/bin/python3).
  *
+ * CPU: cpu_s is the CPU seconds of the case (ours: this process with ORT's threads plus its ffmpeg
+ * children; Facemap: its python process, OpenCV decoding included), a same-work figure that the
+ * machine's load disturbs less than wall time; loadavg_start/end are os.loadavg() around the bench.
  * Memory: rss_peak_sampled_mb is the largest process RSS sampled every 50 ms during the case;
  * vm_hwm_mb is /proc/self/status VmHWM at the end of the case, after resetting it at its start by
  * writing 5 to /proc/self/clear_refs (vm_hwm_reset says whether that worked; if not, VmHWM is the
@@ -49,6 +52,17 @@ function resetHwm(): boolean {
     return before !== null && after !== null && after <= before;
   } catch {
     return false;
+  }
+}
+
+/** CPU seconds of this process's waited-for children (ffmpeg), from /proc/self/stat (cutime + cstime); 0 where unreadable. */
+function childCpuSeconds(): number {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100; // fields 16, 17 of proc(5); USER_HZ = 100
+  } catch {
+    return 0;
   }
 }
 
@@ -93,6 +107,10 @@ interface OursResult {
   transform_s: number;
   total_s: number;
   frames_per_s: number;
+  /** CPU seconds (user + system) during the case: this process (ORT's threads included) and its ffmpeg children. */
+  cpu_s: number;
+  /** Of cpu_s, the ffmpeg children's. */
+  cpu_ffmpeg_s: number;
   rss_peak_sampled_mb: number | null;
   vm_hwm_mb: number | null;
   vm_hwm_reset: boolean;
@@ -105,6 +123,8 @@ async function runOurs(video: string): Promise<{ res: OursResult; U: Matrix }> {
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }, 50);
   let last = 0;
+  const cpu0 = process.cpuUsage();
+  const child0 = childCpuSeconds();
   const t0 = performance.now();
   const model = new MotionSVD({
     sbin: 4,
@@ -121,6 +141,8 @@ async function runOurs(video: string): Promise<{ res: OursResult; U: Matrix }> {
   const t1 = performance.now();
   const r = await model.transform([video]);
   const t2 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
+  const childCpu = childCpuSeconds() - child0;
   clearInterval(timer);
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   const tg = model.motionTargets[0];
@@ -136,6 +158,8 @@ async function runOurs(video: string): Promise<{ res: OursResult; U: Matrix }> {
       transform_s: +((t2 - t1) / 1000).toFixed(2),
       total_s: +total.toFixed(2),
       frames_per_s: +(r.nFrames / total).toFixed(1),
+      cpu_s: +((cpu.user + cpu.system) / 1e6 + childCpu).toFixed(2),
+      cpu_ffmpeg_s: +childCpu.toFixed(2),
       rss_peak_sampled_mb: mb(rssPeak),
       vm_hwm_mb: mb(vmHwmBytes()),
       vm_hwm_reset: hwmReset,
@@ -234,12 +258,14 @@ async function runCase(name: string, video: string, facemapSrc: string | undefin
     total_s: +fm.total_s.toFixed(2),
     process_wall_s: +py.wall_s.toFixed(2),
     frames_per_s: +fmFps.toFixed(1),
+    cpu_s: typeof fm.cpu_s === 'number' ? +fm.cpu_s.toFixed(2) : null,
     ru_maxrss_mb: +fm.ru_maxrss_mb.toFixed(1),
     mask_col_norm_range: [+fm.mask_col_norm_min.toPrecision(4), +fm.mask_col_norm_max.toPrecision(4)],
     stubbed_modules: fm.stubbed_modules,
     versions: { numpy: fm.numpy, sklearn: fm.sklearn, opencv: fm.opencv, python: fm.python },
   };
   out.speed_ratio_ours_over_facemap = +(ours.frames_per_s / fmFps).toFixed(3);
+  if (typeof fm.cpu_s === 'number') out.cpu_ratio_facemap_over_ours = +(fm.cpu_s / ours.cpu_s).toFixed(3);
   out.mask_agreement = {
     k,
     binned_size_ours: [ours.Lyb, ours.Lxb],
@@ -263,6 +289,7 @@ async function main(): Promise<void> {
     throw new Error(`FACEMAP_SRC=${facemapSrc} has no facemap/process.py`);
   }
   const t0 = performance.now();
+  const load0 = os.loadavg().map((x) => +x.toFixed(2));
   const simVideo = await simulatedVideo(nFrames, cache);
   const cases: Record<string, unknown> = {};
   cases.simulated = { frames_requested: nFrames, ...(await runCase('simulated', simVideo, facemapSrc, python, scratch)) };
@@ -280,6 +307,8 @@ async function main(): Promise<void> {
     ...cases,
     facemap: facemapSrc ? { src: facemapSrc, python } : 'FACEMAP_SRC not set',
     total_bench_s: +((performance.now() - t0) / 1000).toFixed(1),
+    loadavg_start: load0,
+    loadavg_end: os.loadavg().map((x) => +x.toFixed(2)),
     cpus: os.cpus().length,
     node: process.version,
   };

@@ -73,6 +73,7 @@ def main():
 
     os.makedirs(outdir, exist_ok=True)
     filenames = [[video]]
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     cumframes, Ly, Lx, containers = utils.get_frame_details(filenames)
     t_open = time.perf_counter()
@@ -92,6 +93,7 @@ def main():
     t_proj = time.perf_counter()
     sys.stderr.write(f"[facemap] process_ROIs {t_proj - t_svd:.1f} s, motSVD {V_mot[0].shape}\n")
     utils.close_videos(containers)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
 
     Lyb, Lxb, _ = process.binned_inds(Ly, Lx, sbin)
     U = np.ascontiguousarray(U_mot[0][:, :20], dtype=np.float32)
@@ -113,6 +115,7 @@ def main():
         "svd_s": t_svd - t_mean,
         "project_s": t_proj - t_svd,
         "total_s": t_proj - t0,
+        "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "stubbed_modules": stubs,
         "threads": 2,

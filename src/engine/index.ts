@@ -20,6 +20,7 @@ export {
   NotPositiveDefiniteError,
   cholesky,
   gramSvd,
+  gramRangeFinder,
   choleskySolve,
   matmul,
   matrix,

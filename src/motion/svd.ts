@@ -13,10 +13,18 @@
  *     chunks; avgmotion (P) = mean of |X_t - X_{t-1}| over consecutive frames within those chunks.
  *  2. Up to `nMaskChunks` evenly spaced chunks of `maskChunkLength` frames: per target, motion =
  *     |diff(X)| - avgmotion (rows: the frames of the chunk but its first), movie = X - avgframe;
- *     keep V*S of its `chunkComponents`-component SVD (pixels x components).
+ *     keep V*S of its `chunkComponents`-component SVD (pixels x components), or Dᵀ Q for an
+ *     orthonormal basis Q of the same frame subspace (equal up to a rotation of the columns,
+ *     which step 3 does not see). With a single chunk
+ *     (videos shorter than two chunks) it keeps min(nComponents, frames - 1) components, as
+ *     Facemap does, and its V are the masks.
  *  3. Masks U (pixels x nComponents) = left singular vectors of the concatenation of those blocks;
  *     deterministic signs (largest-|entry| of each column positive). Memory: the blocks,
  *     P_target x (nMaskChunks * chunkComponents) floats, independent of the video's length.
+ *  Decoding once: the binned frames of the mask chunks (up to `cacheMB` of them) are read first and
+ *  kept; the mean frame takes its sampled chunks from them where they lie inside (decoding only the
+ *  others), and `transform` of the same videos right after `fit` takes those frames from memory
+ *  too (then frees them), so a video no longer than the mask chunks is decoded once, not 2-3 times.
  * transform: every frame in chunks of `projectionChunk` (streamed: memory is one chunk plus the
  *  outputs): motSVD = (|X_t - X_{t-1}| - avgmotion) @ U, movSVD = (X_t - avgframe) @ U, motion
  *  energy = sum over the target's binned pixels of |X_t - X_{t-1}|. Differences across chunk
@@ -24,9 +32,11 @@
  *  is 0 (so motion[0] = 0 and motSVD[0] = -avgmotion @ U). Facemap's off-by-one in the first chunk
  *  is not copied. Pupil, blink and running ROIs are computed in the same pass on unbinned crops.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { NotFittedError, ParamError } from '../errors';
 import { binFrames } from '../io/video';
-import { gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
+import { gramRangeFinder, gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
 import { blinkValue, PupilTracker, type PupilTraces } from './pupil';
 import { PhaseCorrelator } from './running';
 import { validateRois, type RoiSpec } from './rois';
@@ -59,6 +69,18 @@ export interface MotionSVDConfig {
   projectionChunk: number;
   /** Seed of the randomized SVDs; default 0. */
   seed: number;
+  /**
+   * Power iterations of each SVD (subspace iteration on the Gram matrix A Aᵀ of the small side, so
+   * q iterations raise the spectrum to the power 2q + 2, against 2q + 1 for q iterations of
+   * scikit-learn's randomized SVD on A); default 2. Integer >= 0.
+   */
+  powerIters: number;
+  /**
+   * Memory (MiB) for the binned frames of the mask chunks, kept from `fit` for the mean frame and
+   * for a `transform` of the same videos (see above); default 1024; 0 decodes every stage anew.
+   * Not used for frames that pupil, blink or running ROIs need unbinned.
+   */
+  cacheMB: number;
   /** Progress: `done` of `total` frames of each stage. */
   onProgress?: (stage: MotionStage, done: number, total: number) => void;
 }
@@ -76,6 +98,8 @@ export const DEFAULT_MOTION_SVD_CONFIG: Readonly<Omit<MotionSVDConfig, 'onProgre
   nMaskChunks: 15,
   projectionChunk: 500,
   seed: 0,
+  powerIters: 2,
+  cacheMB: 1024,
 });
 
 /** Fills defaults and checks every field; throws ParamError naming the field. */
@@ -86,6 +110,8 @@ export function resolveMotionSVDConfig(partial: Partial<MotionSVDConfig> = {}): 
   }
   if (c.maskChunkLength < 2) throw new ParamError('maskChunkLength', c.maskChunkLength, 'an integer >= 2 (motion needs 2 frames)');
   if (!Number.isInteger(c.seed)) throw new ParamError('seed', c.seed, 'an integer');
+  if (!Number.isInteger(c.powerIters) || c.powerIters < 0) throw new ParamError('powerIters', c.powerIters, 'an integer >= 0');
+  if (typeof c.cacheMB !== 'number' || !(c.cacheMB >= 0)) throw new ParamError('cacheMB', c.cacheMB, 'a number >= 0 (MiB)');
   for (const k of ['motion', 'movie'] as const) if (typeof c[k] !== 'boolean') throw new ParamError(k, c[k], 'true or false');
   if (c.onProgress !== undefined && typeof c.onProgress !== 'function') throw new ParamError('onProgress', c.onProgress, 'a function');
   return c;
@@ -146,6 +172,41 @@ function chunkStarts(nFrames: number, len: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * (nFrames - len)) / (n - 1)));
 }
 
+/** Binned, concatenated frames start .. start + n - 1 (n x P). */
+interface CachedChunk {
+  start: number;
+  n: number;
+  X: Float32Array;
+}
+
+/**
+ * What identifies the videos of a fit for the frame cache: the FrameSource object itself, or for
+ * file paths each path with its size and modification time.
+ */
+async function sourceKey(videos: readonly string[] | FrameSource, src: FrameSource): Promise<unknown> {
+  if (!Array.isArray(videos) && typeof videos !== 'string') return src;
+  const files = typeof videos === 'string' ? [videos] : (videos as readonly string[]);
+  const stats = await Promise.all(files.map((f) => fs.promises.stat(f).then((st) => `${path.resolve(f)}|${st.size}|${st.mtimeMs}`, () => null)));
+  return stats.some((x) => x === null) ? null : stats.join('\n');
+}
+
+/** Sign convention of SVD factors: the largest-|entry| of each column positive (first on ties). */
+function flipColumnSigns(U: Matrix): void {
+  const k = U.cols;
+  for (let j = 0; j < k; j++) {
+    let best = 0;
+    let bestAbs = -1;
+    for (let i = 0; i < U.rows; i++) {
+      const a = Math.abs(U.data[i * k + j]);
+      if (a > bestAbs) {
+        bestAbs = a;
+        best = i;
+      }
+    }
+    if (U.data[best * k + j] < 0) for (let i = 0; i < U.rows; i++) U.data[i * k + j] = -U.data[i * k + j];
+  }
+}
+
 function gather(X: Float32Array, n: number, P: number, pixels: Int32Array | null): Float32Array {
   if (!pixels) return X;
   const m = pixels.length;
@@ -167,6 +228,8 @@ export class MotionSVD {
   targets: FittedTarget[] = [];
   /** Names of the videos fitted. */
   names: string[] = [];
+  /** Binned mask-chunk frames kept from fit for a transform of the same videos (freed by it). */
+  private cache: { key: unknown; chunks: CachedChunk[] } | null = null;
 
   constructor(config: Partial<MotionSVDConfig> = {}) {
     this.config = resolveMotionSVDConfig(config);
@@ -252,58 +315,123 @@ export class MotionSVD {
     const plan = this.planTargets();
     const progress = c.onProgress ?? (() => undefined);
 
-    // 1. Mean frame and mean motion.
+    // Mask chunks, and how many of them are kept in memory (binned) between the stages.
+    const len = Math.min(c.maskChunkLength, nFrames);
+    const nMask = Math.min(c.nMaskChunks, Math.max(1, Math.floor(nFrames / len)));
+    const maskStarts = chunkStarts(nFrames, len, nMask);
+    const nCached = Math.min(nMask, Math.floor((c.cacheMB * 2 ** 20) / (len * P * 4)));
+    this.cache = null;
+    const cache: CachedChunk[] = [];
+
+    // 1. Mean frame and mean motion (reading the cached mask chunks first).
     const nMean = Math.min(c.nMeanFrames, nFrames);
     let nChunks = Math.min(c.nMeanChunks, Math.floor(nMean / 2));
     if (nChunks < 1) nChunks = 1;
     const meanLen = Math.floor(nMean / nChunks);
+    const meanStarts = chunkStarts(nFrames, meanLen, nChunks);
+    const inCache = (s: number, n: number) => cache.find((ch) => s >= ch.start && s + n <= ch.start + ch.n);
+    const meanTotal = nCached * len + nChunks * meanLen;
+    let read = 0;
+    // Runs of chunks less than MAX_SKIP frames apart are read by one decoder, skipping the gaps
+    // (cheaper than a seek, which decodes from the previous keyframe, and a new ffmpeg each).
+    const cachedStarts = maskStarts.slice(0, nCached);
+    for (let i = 0; i < cachedStarts.length; ) {
+      let j = i;
+      while (j + 1 < cachedStarts.length && cachedStarts[j + 1] - (cachedStarts[j] + len) < MAX_SKIP) j++;
+      const run = cachedStarts.slice(i, j + 1).map((s) => ({ start: s, n: len, X: new Float32Array(len * P) }));
+      const first = run[0].start;
+      for await (const ch of src.read(first, run[run.length - 1].start + len - first, Math.min(len, 250))) {
+        const X = this.binned(ch.views, ch.n);
+        for (const r of run) {
+          const a = Math.max(r.start, ch.start);
+          const b = Math.min(r.start + r.n, ch.start + ch.n);
+          if (a < b) r.X.set(X.subarray((a - ch.start) * P, (b - ch.start) * P), (a - r.start) * P);
+        }
+        read += ch.n;
+        progress('mean', Math.min(read, meanTotal), meanTotal);
+      }
+      cache.push(...run);
+      i = j + 1;
+    }
     const avgframe = new Float64Array(P);
     const avgmotion = new Float64Array(P);
     let nf = 0;
     let nd = 0;
-    for (const s of chunkStarts(nFrames, meanLen, nChunks)) {
+    const accumulate = (X: Float32Array, n: number, prev: Float32Array | null): Float32Array | null => {
+      for (let t = 0; t < n; t++) {
+        const row = X.subarray(t * P, (t + 1) * P);
+        for (let j = 0; j < P; j++) avgframe[j] += row[j];
+        if (prev) for (let j = 0; j < P; j++) avgmotion[j] += Math.abs(row[j] - prev[j]);
+        if (prev) nd++;
+        prev = row;
+        nf++;
+      }
+      return prev;
+    };
+    for (const s of meanStarts) {
+      const hit = inCache(s, meanLen);
+      if (hit) {
+        accumulate(hit.X.subarray((s - hit.start) * P, (s - hit.start + meanLen) * P), meanLen, null);
+        read += meanLen;
+        progress('mean', read, meanTotal);
+        continue;
+      }
       let prev: Float32Array | null = null;
       for await (const ch of src.read(s, meanLen, meanLen)) {
-        const X = this.binned(ch.views, ch.n);
-        for (let t = 0; t < ch.n; t++) {
-          const row = X.subarray(t * P, (t + 1) * P);
-          for (let j = 0; j < P; j++) avgframe[j] += row[j];
-          if (prev) for (let j = 0; j < P; j++) avgmotion[j] += Math.abs(row[j] - prev[j]);
-          if (prev) nd++;
-          prev = row;
-          nf++;
-        }
-        progress('mean', nf, nChunks * meanLen);
+        prev = accumulate(this.binned(ch.views, ch.n), ch.n, prev);
+        read += ch.n;
+        progress('mean', read, meanTotal);
       }
     }
     this.avgframe = Float32Array.from(avgframe, (x) => x / nf);
     this.avgmotion = Float32Array.from(avgmotion, (x) => (nd > 0 ? x / nd : 0));
 
-    // 2. Per-chunk SVD blocks.
-    const len = Math.min(c.maskChunkLength, nFrames);
-    const nMask = Math.min(c.nMaskChunks, Math.max(1, Math.floor(nFrames / len)));
+    // 2. Per-chunk SVD blocks (V·S), in chunk order; with one chunk, its orthonormal V and S.
+    const single = nMask === 1;
+    const kChunk = single ? Math.min(c.nComponents, len - 1) : c.chunkComponents;
     const blocks: Matrix[][] = plan.map(() => []);
+    const singles: SvdResult[] = [];
     let done = 0;
-    for (const s of chunkStarts(nFrames, len, nMask)) {
-      for await (const ch of src.read(s, len, len)) {
-        const X = this.binned(ch.views, ch.n);
-        plan.forEach((tg, ti) => {
-          const m = tg.pixels ? tg.pixels.length : P;
-          const D = this.centred(tg, X, ch.n, null);
-          const rows = D.length / m;
-          const k = Math.min(c.chunkComponents, rows, m);
-          // Only V·S (= Dᵀ U) is kept, so V need not be re-orthonormalised (rawV).
-          const { V, S } = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, true);
-          for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) V.data[i * k + j] *= S[j];
-          blocks[ti].push(V);
-        });
-        done += ch.n;
-        progress('masks', done, nMask * len);
-      }
+    const chunkSvd = (X: Float32Array, n: number) => {
+      plan.forEach((tg, ti) => {
+        const m = tg.pixels ? tg.pixels.length : P;
+        const D = this.centred(tg, X, n, null);
+        const rows = D.length / m;
+        const k = Math.min(kChunk, rows, m);
+        if (!single && rows <= m && rows <= GRAM_MAX_SIDE) {
+          // Only the block's Gram matrix matters to step 3 (B Bᵀ = sum of Dᵀ Q Qᵀ D), so any
+          // orthonormal basis Q of the chunk's dominant k-dim frame subspace will do: Dᵀ Q equals
+          // V·S of the k-component SVD up to a rotation of its columns, without the eigensolver.
+          const Q = gramRangeFinder({ data: D, rows, cols: m }, k, { seed: c.seed, powerIters: c.powerIters });
+          blocks[ti].push(matmul({ data: D, rows, cols: m }, Q, { transposeA: true }));
+          return;
+        }
+        // Only V·S (= Dᵀ U) is kept, so V need not be re-orthonormalised (rawV), unless V is the result.
+        const r = truncatedSvd({ data: D, rows, cols: m }, k, c.seed, c.powerIters, !single);
+        if (single) {
+          singles[ti] = r;
+          return;
+        }
+        const { V, S } = r;
+        for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) V.data[i * k + j] *= S[j];
+        blocks[ti].push(V);
+      });
+      done += n;
+      progress('masks', done, nMask * len);
+    };
+    for (const ch of cache) chunkSvd(ch.X, ch.n);
+    for (const s of maskStarts.slice(nCached)) {
+      for await (const ch of src.read(s, len, len)) chunkSvd(this.binned(ch.views, ch.n), ch.n);
     }
 
     // 3. SVD of the concatenated blocks.
     this.targets = plan.map((tg, ti) => {
+      if (single) {
+        // V (pixels x k) of the only chunk, as U of an SVD (sign convention on the masks).
+        const { V, S } = singles[ti];
+        flipColumnSigns(V);
+        return { ...tg, masks: V, sv: S };
+      }
       const m = tg.pixels ? tg.pixels.length : P;
       const cols = blocks[ti].reduce((a, b) => a + b.cols, 0);
       const C = new Float32Array(m * cols);
@@ -314,9 +442,12 @@ export class MotionSVD {
       }
       blocks[ti] = [];
       const k = Math.min(c.nComponents, m, cols);
-      const { U, S } = truncatedSvd({ data: C, rows: m, cols }, k, c.seed);
+      const { U, S } = truncatedSvd({ data: C, rows: m, cols }, k, c.seed, c.powerIters);
       return { ...tg, masks: U, sv: S };
     });
+    // Frames kept for transform: only when it needs no unbinned frames, and every mask chunk fit.
+    const needsRaw = c.rois.some((r) => r.type === 'pupil' || r.type === 'blink' || r.type === 'running');
+    this.cache = cache.length > 0 && !needsRaw ? { key: await sourceKey(videos, src), chunks: cache } : null;
     return this;
   }
 
@@ -388,16 +519,15 @@ export class MotionSVD {
       if (r.type === 'running') runs.set(i, { pc: new PhaseCorrelator(h, w, r.options), dx: new Float32Array(N), dy: new Float32Array(N) });
     });
     let prev: Float32Array | null = null;
-    for await (const ch of src.read(0, N, c.projectionChunk)) {
-      const X = this.binned(ch.views, ch.n);
+    const step = (chStart: number, n: number, X: Float32Array, views: (Uint8Array | Float32Array)[] | null): void => {
       const before = prev ?? X.slice(0, P);
       this.targets.forEach((tg, ti) => {
         const m = tg.pixels ? tg.pixels.length : P;
         if (tg.kind === 'motion') {
           // |diff| without the mean, for the energy; the projection subtracts avgmotion @ U after.
-          const D = new Float32Array(ch.n * m);
+          const D = new Float32Array(n * m);
           const e = energy[ti]!;
-          for (let t = 0; t < ch.n; t++) {
+          for (let t = 0; t < n; t++) {
             let s = 0;
             for (let j = 0; j < m; j++) {
               const p = tg.pixels ? tg.pixels[j] : j;
@@ -405,35 +535,54 @@ export class MotionSVD {
               D[t * m + j] = d;
               s += d;
             }
-            e[ch.start + t] = s;
+            e[chStart + t] = s;
           }
-          this.project(D, ch.n, m, tg.masks, offsets[ti], outs[ti], ch.start);
+          this.project(D, n, m, tg.masks, offsets[ti], outs[ti], chStart);
         } else {
-          this.project(gather(X, ch.n, P, tg.pixels), ch.n, m, tg.masks, offsets[ti], outs[ti], ch.start);
+          this.project(gather(X, n, P, tg.pixels), n, m, tg.masks, offsets[ti], outs[ti], chStart);
         }
       });
-      prev = X.slice((ch.n - 1) * P);
-      for (const [i, r] of rois.entries()) {
-        if (r.type === 'motion' || r.type === 'movie') continue;
-        const v = r.video ?? 0;
-        const { Ly, Lx } = layout[v];
-        const h = r.box.y1 - r.box.y0;
-        const w = r.box.x1 - r.box.x0;
-        const crop = new Float32Array(h * w);
-        for (let t = 0; t < ch.n; t++) {
-          const f = ch.views[v];
-          for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) crop[y * w + x] = f[(t * Ly + r.box.y0 + y) * Lx + r.box.x0 + x];
-          if (r.type === 'pupil') pupils.get(i)!.push(crop);
-          else if (r.type === 'blink') blinks.get(i)![ch.start + t] = blinkValue(crop);
-          else {
-            const run = runs.get(i)!;
-            const s = run.pc.next(crop);
-            run.dx[ch.start + t] = s.dx;
-            run.dy[ch.start + t] = s.dy;
+      prev = X.slice((n - 1) * P, n * P);
+      if (views) {
+        for (const [i, r] of rois.entries()) {
+          if (r.type === 'motion' || r.type === 'movie') continue;
+          const v = r.video ?? 0;
+          const { Ly, Lx } = layout[v];
+          const h = r.box.y1 - r.box.y0;
+          const w = r.box.x1 - r.box.x0;
+          const crop = new Float32Array(h * w);
+          for (let t = 0; t < n; t++) {
+            const f = views[v];
+            for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) crop[y * w + x] = f[(t * Ly + r.box.y0 + y) * Lx + r.box.x0 + x];
+            if (r.type === 'pupil') pupils.get(i)!.push(crop);
+            else if (r.type === 'blink') blinks.get(i)![chStart + t] = blinkValue(crop);
+            else {
+              const run = runs.get(i)!;
+              const s = run.pc.next(crop);
+              run.dx[chStart + t] = s.dx;
+              run.dy[chStart + t] = s.dy;
+            }
           }
         }
       }
-      progress('project', ch.start + ch.n, N);
+      progress('project', chStart + n, N);
+    };
+    // Frames of the fit's cached mask chunks come from memory (same videos only), the rest is decoded.
+    const cache = this.cache && this.cache.key !== null && this.cache.key === (await sourceKey(videos, src)) ? this.cache.chunks : [];
+    this.cache = null;
+    let t0 = 0;
+    for (const ch of [...cache].sort((a, b) => a.start - b.start)) {
+      if (ch.start > t0) {
+        for await (const d of src.read(t0, ch.start - t0, c.projectionChunk)) step(d.start, d.n, this.binned(d.views, d.n), d.views);
+      }
+      for (let s = Math.max(t0, ch.start); s < ch.start + ch.n; s += c.projectionChunk) {
+        const n = Math.min(c.projectionChunk, ch.start + ch.n - s);
+        step(s, n, ch.X.subarray((s - ch.start) * P, (s - ch.start + n) * P), null);
+      }
+      t0 = Math.max(t0, ch.start + ch.n);
+    }
+    if (t0 < N) {
+      for await (const d of src.read(t0, N - t0, c.projectionChunk)) step(d.start, d.n, this.binned(d.views, d.n), d.views);
     }
     return {
       nFrames: N,
@@ -459,6 +608,9 @@ async function asSource(videos: readonly string[] | FrameSource): Promise<FrameS
   return videos as FrameSource;
 }
 
+/** Mask chunks closer than this many frames are decoded in one pass (see fit). */
+const MAX_SKIP = 250;
+
 /** Largest small side for which the SVDs in `fit` go through the Gram matrix (`gramSvd`). */
 const GRAM_MAX_SIDE = 4096;
 
@@ -467,6 +619,6 @@ const GRAM_MAX_SIDE = 4096;
  * or the concatenated block columns) is at most GRAM_MAX_SIDE, which keeps the orthonormalisations
  * off the pixels x l matrices (~5x faster on 1000-frame chunks); randomized SVD otherwise.
  */
-function truncatedSvd(A: Matrix, k: number, seed: number, rawV = false): SvdResult {
-  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed, rawV }) : randomizedSvd(A, k, { seed });
+function truncatedSvd(A: Matrix, k: number, seed: number, powerIters: number, rawV = false): SvdResult {
+  return Math.min(A.rows, A.cols) <= GRAM_MAX_SIDE ? gramSvd(A, k, { seed, rawV, powerIters }) : randomizedSvd(A, k, { seed, powerIters: powerIters * 2 });
 }

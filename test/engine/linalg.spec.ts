@@ -13,6 +13,7 @@ import { jacobiSvd, qrInPlace } from '../../src/engine/dense';
 import {
   cholesky,
   gramSvd,
+  gramRangeFinder,
   Matrix,
   matmul,
   matrix,
@@ -226,6 +227,32 @@ describe('engine/linalg: randomized SVD', () => {
     const exact = exactSingularValues(transpose(B));
     const { S } = gramSvd(B, 6, { seed: 3 });
     for (let j = 0; j < 6; j++) assert.ok(Math.abs(S[j] - exact[j]) / exact[j] < 1e-4, `S[${j}] ${S[j]} vs ${exact[j]}`);
+  });
+
+  it('gramRangeFinder: orthonormal basis of the dominant subspace (Cholesky QR path, full rank)', () => {
+    const r2 = new Rng(11);
+    const rows = 300;
+    const cols = 500;
+    const s = Array.from({ length: rows }, (_, i) => (i < 10 ? 10 - i : 0.01 * Math.exp(-i / 50)));
+    const Ut = orthonormal(r2, rows, rows);
+    const B = compose(Ut, s, orthonormal(r2, cols, rows)); // rows x cols, wide
+    const Q = gramRangeFinder(B, 10, { seed: 2, powerIters: 2 });
+    assert.deepEqual([Q.rows, Q.cols], [rows, 10]);
+    assertOrthonormalColumns(Q, 1e-5);
+    // the planted top-10 left singular vectors lie in span(Q): |Qᵀ u_j| ~ 1
+    for (let j = 0; j < 10; j++) {
+      let n2 = 0;
+      for (let c = 0; c < 10; c++) {
+        let d = 0;
+        for (let i = 0; i < rows; i++) d += Q.data[i * 10 + c] * Ut.data[i * rows + j];
+        n2 += d * d;
+      }
+      assert.ok(n2 > 1 - 1e-5, `u_${j}: |Q^T u|^2 = ${n2}`);
+    }
+    assert.throws(() => gramRangeFinder(transpose(B), 3), ShapeError);
+    const I = gramRangeFinder(B, rows);
+    assert.equal(I.data[0], 1);
+    assert.equal(I.data[1], 0);
   });
 
   it('matches exact singular values of a full-rank decaying spectrum (4 power iterations)', () => {

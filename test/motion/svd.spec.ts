@@ -93,6 +93,21 @@ describe('motion/MotionSVD', function () {
     assert.equal(r.motion[0][0], 0);
   });
 
+  it('the frame cache changes nothing: fit + transform with cacheMB 0 (decode every stage) gives the same masks and projections', async () => {
+    const a = await new MotionSVD(SMALL).fit([video]);
+    const ra = await a.transform([video]);
+    const b = await new MotionSVD({ ...SMALL, cacheMB: 0 }).fit([video]);
+    const rb = await b.transform([video]);
+    assert.deepEqual(a.avgframe, b.avgframe);
+    assert.deepEqual(a.avgmotion, b.avgmotion);
+    assert.deepEqual(a.motionTargets[0].masks.data, b.motionTargets[0].masks.data);
+    assert.deepEqual(ra.motSVD[0].data, rb.motSVD[0].data);
+    assert.deepEqual(ra.motion[0], rb.motion[0]);
+    // a second transform (cache freed by the first) decodes again and agrees too
+    const ra2 = await a.transform([video]);
+    assert.deepEqual(ra2.motSVD[0].data, ra.motSVD[0].data);
+  });
+
   it('is deterministic and follows the sign convention (largest |entry| of each mask positive)', async () => {
     const src = arraySource([{ frames: planted.frames, Ly: 32, Lx: 48 }]);
     const a = await new MotionSVD(SMALL).fit(src);
