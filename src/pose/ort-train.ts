@@ -303,7 +303,7 @@ export function buildFMnetTrainGraph(model: tf.LayersModel, n: number): { bytes:
         } else {
           mean = g.one('ReduceMean', [x], { axes: axesNHW, keepdims: 1 });
           xc = g.one('Sub', [x, mean]);
-          variance = g.one('ReduceMean', [g.one('Mul', [xc, xc])], { axes: axesNHW, keepdims: 1 });
+          variance = g.one('Div', [g.one('ReduceSumSquare', [xc], { axes: axesNHW, keepdims: 1 }), g.scalar(n * h * h)]);
         }
         const invstd = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [variance, g.scalar(op.eps)])])]);
         const gamma = g.one('Reshape', [`p${op.gamma}`, g.ints([1, c, 1, 1])]);

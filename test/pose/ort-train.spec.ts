@@ -88,10 +88,18 @@ describe('pose/ort-train: FMnet training step on ONNX Runtime', function () {
 
   it('a few AdamW steps end at the weights of the tfjs steps', () => {
     const n = 2;
-    const a = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 8 });
-    const b = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 8 });
-    const oa = new AdamW(fmnetTrainableVariables(a), { lr: 1e-3, weightDecay: 1e-4 });
-    const ob = new AdamW(fmnetTrainableVariables(b), { lr: 1e-3, weightDecay: 1e-4 });
+    // Fixed seeds on purpose: where a ReLU's input lies within rounding of 0, the two engines
+    // (float64 batch statistics in FastBatchNorm, float32 in ONNX Runtime) can disagree on its
+    // sign, so that pixel's gradient flips from dy to 0; it happens for some seeds (model seed 8
+    // here: one beta component off by 1%, then the runs drift apart), not for these.
+    const a = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 3 });
+    const b = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 3 });
+    // eps 0.1: Adam's first steps move every weight by about lr * sign(g) whatever |g|, so a
+    // gradient that is ~0 (rounding noise in both engines) would flip a weight by 2 lr at random;
+    // with a large eps small gradients move weights in proportion, and the comparison tests the
+    // step (gradients, running statistics, weights read back each step), not that amplification.
+    const oa = new AdamW(fmnetTrainableVariables(a), { lr: 1e-3, weightDecay: 1e-4, eps: 0.1 });
+    const ob = new AdamW(fmnetTrainableVariables(b), { lr: 1e-3, weightDecay: 1e-4, eps: 0.1 });
     const ort = new OrtFMnetStep(b);
     try {
       const lossA: number[] = [];
@@ -105,16 +113,20 @@ describe('pose/ort-train: FMnet training step on ONNX Runtime', function () {
         tf.dispose([x, ...Object.values(tt)]);
         lossB.push(ort.step(ob, images, targets, n));
       }
-      lossA.forEach((l, i) => assert.ok(Math.abs(lossB[i] - l) <= 1e-3 * Math.abs(l), `step ${i}: loss ${lossB[i]} vs tfjs ${l}`));
+      lossA.forEach((l, i) => assert.ok(Math.abs(lossB[i] - l) <= 1e-4 * Math.abs(l), `step ${i}: loss ${lossB[i]} vs tfjs ${l}`));
       const wa = a.getWeights().map((w) => w.dataSync() as Float32Array);
       const wb = b.getWeights().map((w) => w.dataSync() as Float32Array);
       let worst = 0;
       wa.forEach((w, i) => {
         const e = relErr(wb[i], w);
         worst = Math.max(worst, e);
-        assert.ok(e < 1e-3, `weight ${a.weights[i].name} after 4 steps: relative error ${e}`);
+        assert.ok(e < 1e-4, `weight ${a.weights[i].name} after 4 steps: relative error ${e}`);
       });
-      assert.ok(worst > 0 || lossA[0] !== lossA[3], 'training changed nothing');
+      const fresh = createFMnet({ nKeypoints: K, channels: CHANNELS, inputSize: S, seed: 3 });
+      const moved = Math.max(...fresh.getWeights().map((w, i) => relErr(wa[i], w.dataSync() as Float32Array)));
+      fresh.dispose();
+      assert.ok(moved > 100 * worst, `training moved the weights by ${moved} only (engines differ by ${worst})`);
+      console.log(`      (worst weight error after 4 steps: ${worst.toExponential(2)})`);
     } finally {
       ort.dispose();
       oa.dispose();
