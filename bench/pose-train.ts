@@ -4,16 +4,18 @@
  * AdamW update (grad-norm clip 50).
  *
  * Engines, each in its own process, one after the other (so they never share the cores):
- *  - ours on the active tfjs backend (`bench/pose-step.js`, FastBatchNorm), and on wasm also with
- *    convolutions on ONNX Runtime (FACEMAP_ORT_CONV=1), which is what `facemap-ts train` uses
- *    when ONNX Runtime is present;
+ *  - ours: the whole step (forward, loss, backward) as one ONNX Runtime graph (src/pose/ort-train.ts,
+ *    BENCH_ENGINE=ort), which is what `facemap-ts train` uses when ONNX Runtime is present; then
+ *    tfjs on the active backend (`bench/pose-step.js`, FastBatchNorm), and on wasm also with
+ *    convolutions on ONNX Runtime (FACEMAP_ORT_CONV=1);
  *  - PyTorch (`/usr/bin/python3` with torch, e.g. Debian python3-torch), `torch.set_num_threads`
  *    = cores: an independent PyTorch definition of the same network, and Facemap's own FMnet
  *    (facemap/pose/facemap_network.py) when FACEMAP_SRC points to a Facemap checkout.
  * Prints one JSON line last on stdout: frames/s per engine and the ratio of ours (best
  * configuration) to each PyTorch peer. Progress on stderr.
  * Env: BENCH_REPS (timed steps after a warm-up, default 3), BENCH_BATCH (default 8),
- * BENCH_PYTHON (default /usr/bin/python3), FACEMAP_SRC.
+ * BENCH_PYTHON (default /usr/bin/python3), FACEMAP_SRC, BENCH_SKIP_TFJS=1 (measure only the ONNX
+ * Runtime step of ours, not the slower tfjs configurations).
  */
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
@@ -83,8 +85,12 @@ async function main(): Promise<void> {
   const reps = Number(process.env.BENCH_REPS ?? 3);
   const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
   const engines: Record<string, unknown>[] = [];
-  engines.push(await ours('tfjs (active backend)', { FACEMAP_ORT_CONV: '0' }, batch, reps));
-  if ((engines[0].backend ?? 'wasm') === 'wasm') engines.push(await ours('tfjs wasm + ONNX Runtime convolutions', { FACEMAP_ORT_CONV: '1' }, batch, reps));
+  if (process.env.FACEMAP_ORT !== 'off') engines.push(await ours('ONNX Runtime training step (whole graph)', { BENCH_ENGINE: 'ort', FACEMAP_ORT_CONV: '0' }, batch, reps));
+  if (process.env.BENCH_SKIP_TFJS !== '1') {
+    const tfjsRow = await ours('tfjs (active backend)', { FACEMAP_ORT_CONV: '0' }, batch, reps);
+    engines.push(tfjsRow);
+    if ((tfjsRow.backend ?? 'wasm') === 'wasm') engines.push(await ours('tfjs wasm + ONNX Runtime convolutions', { FACEMAP_ORT_CONV: '1' }, batch, reps));
+  }
   const hasTorch = (await run(python, ['-c', 'import torch'], process.env)).code === 0;
   const peers: Record<string, unknown>[] = [];
   const notes: string[] = [];

@@ -4,11 +4,17 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { ortAvailable } from '../engine/onnx';
 import { ParamError } from '../errors';
 import { saveModel } from '../pose/model-io';
-import { type PoseTrainConfig, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, modelFromCheckpoint, trainPoseModel } from '../pose/train';
+import { type PoseTrainConfig, type PoseTrainEngine, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, modelFromCheckpoint, trainPoseModel } from '../pose/train';
 import { progressBar, type ProgressBar } from '../util/progress';
 import type { Command } from './command';
 import { parseOptions } from './command';
 import { boxOption, intListOption, numberOption, readLabelFiles } from './pose-args';
+
+function engineOption(v: string | undefined): PoseTrainEngine | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'auto' && v !== 'ort' && v !== 'tfjs') throw new ParamError('--engine', v, 'auto, ort or tfjs');
+  return v;
+}
 
 export const trainCommand: Command = {
   name: 'train',
@@ -37,8 +43,12 @@ export const trainCommand: Command = {
     '  --checkpoint DIR    save a checkpoint every epoch in DIR; run the same command again after an',
     '                      interruption to resume from the last epoch (same weights as an',
     '                      uninterrupted run); a DIR of another run is refused',
-    '  --no-ort-conv       on the wasm backend, keep convolutions on wasm (default: on ONNX',
-    '                      Runtime, ~3x faster training; FACEMAP_ORT_CONV=0 does the same)',
+    '  --engine E          auto (default): each training step (forward, loss, backward) runs as',
+    '                      one ONNX Runtime graph when ONNX Runtime is available, else on tfjs;',
+    '                      ort: require that; tfjs: tf.variableGrads on the tfjs backend',
+    '                      (FACEMAP_TRAIN_ENGINE sets the default)',
+    '  --no-ort-conv       with the tfjs engine on wasm, keep convolutions on wasm (default: on',
+    '                      ONNX Runtime; FACEMAP_ORT_CONV=0 does the same)',
     '  --quiet             no progress bars',
     '',
     '       facemap-ts train --from-checkpoint DIR --out MODEL_DIR',
@@ -66,6 +76,7 @@ export const trainCommand: Command = {
         'no-augment': { type: 'boolean' },
         checkpoint: { type: 'string' },
         'no-ort-conv': { type: 'boolean' },
+        engine: { type: 'string' },
         quiet: { type: 'boolean' },
         'from-checkpoint': { type: 'string' },
       },
@@ -107,6 +118,7 @@ export const trainCommand: Command = {
       channels: intListOption('--channels', values.channels, 5),
       box: boxOption(values.box),
       augment: values['no-augment'] ? false : undefined,
+      engine: engineOption(values.engine ?? process.env.FACEMAP_TRAIN_ENGINE),
     };
     const labels = await readLabelFiles(labelFiles);
     const data = loadLabelledFrames(labels, { labelFile: labelFiles.join(', ') });
@@ -114,6 +126,7 @@ export const trainCommand: Command = {
     for (const w of data.warnings) process.stderr.write(`warning: ${w}\n`);
     const backend = await initBackend({ ortConv: !values['no-ort-conv'] && process.env.FACEMAP_ORT_CONV !== '0' && ortAvailable() });
     if (!quiet) process.stderr.write(`${describeBackend(backend)}\n`);
+    if (!quiet && config.engine !== 'tfjs') process.stderr.write(`training steps on ${ortAvailable() ? 'ONNX Runtime (whole step as one graph)' : 'tfjs (ONNX Runtime unavailable)'}\n`);
 
     let bar: ProgressBar | null = null;
     const onProgress = (p: TrainProgress): void => {
@@ -148,6 +161,7 @@ export const trainCommand: Command = {
       epochs: result.config.epochs,
       bestEpoch: result.bestEpoch,
       validationMeanPx: Number.isNaN(result.bestValError) ? null : result.bestValError,
+      engine: result.engine.used,
       secondsPerEpoch: result.history.reduce((s, h) => s + h.seconds, 0) / result.history.length,
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

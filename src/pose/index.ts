@@ -52,13 +52,15 @@ export {
   trainPoseModel,
   trainValSplit,
 } from './train';
-export type { CheckpointModel, EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
+export type { CheckpointModel, EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainEngine, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
 export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';
 export { FastBatchNorm, fastBatchNorm, isBatchNormLayer } from './fast-batchnorm';
 export { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
+export { OrtFMnetStep, buildFMnetTrainGraph, ortStepSupport } from './ort-train';
+export type { OrtStepResult } from './ort-train';
 export type { CheckpointState } from './checkpoint';
 export { ONNX_FILE, ONNX_META, exportOnnx, fmnetToOnnx, onnxForFolder, onnxMetadata } from './onnx-export';
 export type { FolderOnnx, OnnxExport, OnnxExportOptions, OnnxExportResult } from './onnx-export';

@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint, runFingerprint, writeCheckpoint } from './checkpoint';
-import { FormatError, ParamError } from '../errors';
+import { EngineError, FormatError, ParamError } from '../errors';
 import { readPngGrey } from '../io/png';
 import { Rng } from '../util/random';
 import { type AugmentConfig, augmentSample } from './augment';
@@ -34,6 +34,7 @@ import { imagePath, validateLabels } from './labels/validate';
 import { fmnetLoss } from './loss';
 import { keypointErrors } from './metrics';
 import { loadModel, type ModelCard } from './model-io';
+import { OrtFMnetStep, ortStepSupport } from './ort-train';
 import { AdamW, facemapLearningRate } from './optim';
 import { type PoseFrame, predictPose } from './predict';
 import { type CropBox, cropPadResize, cropTransform, fullFrameBox, normalizeFrame, toNetworkCoords } from './preprocess';
@@ -65,7 +66,19 @@ export interface PoseTrainConfig {
   channels?: readonly number[];
   /** Augmentation options (augment.ts; outSize is set from inputSize), or false for none. Default {} (Facemap's). */
   augment?: Omit<AugmentConfig, 'outSize'> | false;
+  /**
+   * What computes each forward/backward pass: 'ort', the whole step as one ONNX Runtime session
+   * (ort-train.ts; EngineError where ONNX Runtime is missing); 'tfjs', tf.variableGrads on the
+   * active tfjs backend; 'auto' (default), 'ort' where ONNX Runtime is available and the model's
+   * layers are supported, else 'tfjs'. Same results up to float32 rounding; the AdamW update,
+   * BatchNorm running statistics and checkpoints are the same either way (a checkpoint written
+   * with one engine resumes with the other).
+   */
+  engine?: PoseTrainEngine;
 }
+
+/** See {@link PoseTrainConfig.engine}. */
+export type PoseTrainEngine = 'auto' | 'ort' | 'tfjs';
 
 export type ResolvedPoseTrainConfig = Required<Omit<PoseTrainConfig, 'box' | 'augment' | 'channels'>> & {
   channels: number[];
@@ -95,6 +108,7 @@ export function resolvePoseTrainConfig(config: PoseTrainConfig = {}, defaults: R
     inputSize: c.inputSize ?? 256,
     channels: [...(c.channels ?? FMNET_CHANNELS)],
     augment: c.augment ?? {},
+    engine: c.engine ?? 'auto',
   };
   const int = (k: 'epochs' | 'batchSize' | 'microBatch', min: number): void => {
     if (!Number.isInteger(r[k]) || r[k] < min) throw new ParamError(k, r[k], `an integer >= ${min}`);
@@ -114,6 +128,7 @@ export function resolvePoseTrainConfig(config: PoseTrainConfig = {}, defaults: R
   if (r.channels.length !== 5 || !r.channels.every((v) => Number.isInteger(v) && v >= 1)) {
     throw new ParamError('channels', r.channels, '5 positive integers (one per encoder level)');
   }
+  if (!['auto', 'ort', 'tfjs'].includes(r.engine)) throw new ParamError('engine', r.engine, "'auto', 'ort' or 'tfjs'");
   return r;
 }
 
@@ -220,6 +235,8 @@ export interface PoseTrainResult {
   /** Image files trained on (absolute) and the frame count. */
   files: string[];
   nFrames: number;
+  /** The engine that computed the steps ('ort' or 'tfjs'), and why 'auto' chose tfjs. */
+  engine: { used: 'ort' | 'tfjs'; reason?: string };
 }
 
 /** Seeded split: round(valFraction * n) validation frames (at least one when valFraction > 0 and n >= 2). */
@@ -332,6 +349,16 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
   cfg = { ...cfg, inputSize: model.inputs[0].shape[1] as number };
   const S = cfg.inputSize;
   const G = S / HEATMAP_STRIDE;
+  let ortStep: OrtFMnetStep | null = null;
+  let engineReason: string | undefined;
+  if (cfg.engine !== 'tfjs') {
+    const support = ortStepSupport(model);
+    if (support.ok) ortStep = new OrtFMnetStep(model);
+    else if (cfg.engine === 'ort') {
+      model.dispose();
+      throw support.reason.startsWith('ONNX Runtime') ? new EngineError(`engine 'ort': ${support.reason}`) : new ParamError('engine', 'ort', `a model the ONNX Runtime step supports (${support.reason})`);
+    } else engineReason = support.reason;
+  }
   const optimizer = new AdamW(fmnetTrainableVariables(model), { lr: cfg.lr, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
   const rng = new Rng(cfg.seed);
   const stepsPerEpoch = Math.ceil(split.train.length / cfg.batchSize);
@@ -343,7 +370,7 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
   let lastValError = NaN;
   let startEpoch = 0;
   const fingerprint = options.checkpointDir
-    ? runFingerprint({ cfg, split, keypoints: data.keypoints, files: data.files.map((f) => path.basename(f)), n, fineTune: Boolean(options.initialModel) })
+    ? runFingerprint({ cfg: { ...cfg, engine: undefined }, split, keypoints: data.keypoints, files: data.files.map((f) => path.basename(f)), n, fineTune: Boolean(options.initialModel) })
     : '';
 
   try {
@@ -381,9 +408,23 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
             pixels.set(e.image, j * S * S);
             kps.set(e.kp, j * K * 2);
           });
+          const weight = micro.length / batch.length;
+          if (ortStep) {
+            const r = ortStep.run(pixels, makeTargets(kps, micro.length, K, G), micro.length);
+            ortStep.updateBatchNormStats(r, micro.length);
+            stepLoss += r.loss * weight;
+            const next: tf.Tensor[] = tf.tidy(() =>
+              r.grads.map((d, j) => {
+                const g = tf.tensor(d, optimizer.variables[j].shape).mul(weight);
+                return acc ? acc[j].add(g) : g;
+              }),
+            );
+            tf.dispose(acc ?? []);
+            acc = next;
+            continue;
+          }
           const images = tf.tensor4d(pixels, [micro.length, S, S, 1]);
           const targets = targetsToTensors(makeTargets(kps, micro.length, K, G));
-          const weight = micro.length / batch.length;
           const { value, grads } = tf.variableGrads(
             () => fmnetLoss(fmnetForward(model, images, { training: true }), targets, { normalizeHeatmap: true }),
             optimizer.variables,
@@ -459,8 +500,10 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
   } finally {
     tf.dispose(best ?? []);
     optimizer.dispose();
+    ortStep?.dispose();
   }
-  return { model, keypoints: [...data.keypoints], config: cfg, history, bestEpoch, bestValError, split, files: data.files, nFrames: n };
+  const engine = ortStep ? { used: 'ort' as const } : { used: 'tfjs' as const, ...(engineReason ? { reason: engineReason } : {}) };
+  return { model, keypoints: [...data.keypoints], config: cfg, history, bestEpoch, bestValError, split, files: data.files, nFrames: n, engine };
 }
 
 /** Names of FMnet's three head layers (re-initialised when fine-tuning to new keypoints). */

@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { ortAvailable } from '../../src/engine/onnx';
 import { FormatError, ParamError } from '../../src/errors';
 import {
   HEAD_LAYERS,
@@ -80,6 +81,30 @@ describe('pose/train: training, fine-tuning, model folders', function () {
     b.model.dispose();
     a.model.dispose();
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  it("engine 'ort' (the step as one ONNX Runtime graph) trains to the weights of engine 'tfjs'; 'auto' picks ort where ONNX Runtime loads", async function () {
+    if (!ortAvailable()) this.skip();
+    const data = loadLabelledFrames(labels);
+    const cfg = { ...TINY, epochs: 2, batchSize: 2, lr: 1e-3, augment: false as const, seed: 5 };
+    const split = { train: [0, 1, 2, 3], val: [4, 5] };
+    const before = tf.memory().numTensors;
+    const o = await trainPoseModel(labels, { ...cfg, engine: 'ort' }, { data, split });
+    const t = await trainPoseModel(labels, { ...cfg, engine: 'tfjs' }, { data, split });
+    assert.deepEqual(o.engine, { used: 'ort' });
+    assert.deepEqual(t.engine, { used: 'tfjs' });
+    o.history.forEach((h, i) => assert.ok(Math.abs(h.loss - t.history[i].loss) <= 1e-3 * t.history[i].loss, `epoch ${i}: loss ${h.loss} vs ${t.history[i].loss}`));
+    const wo = weightsOf(o.model);
+    weightsOf(t.model).forEach((w, i) => {
+      const scale = Math.max(...w.map(Math.abs)) || 1;
+      const diff = Math.max(...w.map((v, j) => Math.abs(v - wo[i][j])));
+      assert.ok(diff <= 1e-3 * scale, `weight ${i}: max difference ${diff} (scale ${scale})`);
+    });
+    o.model.dispose();
+    t.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(resolvePoseTrainConfig({}).engine, 'auto');
+    assert.throws(() => resolvePoseTrainConfig({ engine: 'gpu' as never }), (e: unknown) => e instanceof ParamError && e.field === 'engine');
   });
 
   it('gradient accumulation: batch 4 as 2 x 2 trains (seeded split, augmentation on)', async () => {
