@@ -30,7 +30,8 @@ export const demoCommand: Command = {
     '  5. neuron clusters and their spatial spread (DIR/clusters/);',
     '  6. DIR/report.html with every figure and table, and DIR/run.json (settings, timings).',
     '',
-    '  --epochs N   encoder epochs (default 300, as Facemap)',
+    '  --epochs N   encoder epochs at most (default 300, as Facemap; the validated schedule of',
+    '               `facemap-ts encode` stops earlier when held-out training samples stop improving)',
   ].join('\n'),
   async run(argv) {
     const { values } = parseOptions(argv, { out: { type: 'string' }, seed: { type: 'string' }, epochs: { type: 'string' } });
@@ -83,7 +84,7 @@ export const demoCommand: Command = {
     });
     await stage('svd', 'motion SVD of the face video', () => svdCommand.run([path.join(out, m.files.video!), '--out', path.join(out, 'svd')]));
     const epochs = values.epochs ?? '300';
-    await stage('encode', `keypoint encoder (${epochs} epochs) and linear baselines`, () =>
+    await stage('encode', `keypoint encoder (validated schedule, at most ${epochs} epochs) and linear baselines`, () =>
       encodeCommand.run(['--neural', neural, '--keypoints', keypoints, '--svd', path.join(out, 'svd', 'face_proc.h5'), '--camera-fps', String(m.cameraFps), '--epochs', epochs, '--out', path.join(out, 'encoding')]),
     );
     await stage('cluster', 'neuron clusters and spatial spread', () =>
@@ -92,7 +93,7 @@ export const demoCommand: Command = {
     const total = (performance.now() - t0) / 1000;
     writeFileAtomicSync(
       path.join(out, 'run.json'),
-      `${JSON.stringify({ command: `facemap-ts demo ${argv.join(' ')}`.trim(), seed, preset: 'demo', encoderEpochs: Number(epochs), backend: describeBackend(backend), keypoints: 'simulator truth (no tracker for simulated faces ships yet)', seconds: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +v.toFixed(1)])), totalSeconds: +total.toFixed(1), facemapTs: facemapTsVersion() }, null, 1)}\n`,
+      `${JSON.stringify({ command: `facemap-ts demo ${argv.join(' ')}`.trim(), seed, preset: 'demo', encoderMaxEpochs: Number(epochs), encoderSchedule: 'validated', backend: describeBackend(backend), keypoints: 'simulator truth (no tracker for simulated faces ships yet)', seconds: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +v.toFixed(1)])), totalSeconds: +total.toFixed(1), facemapTs: facemapTsVersion() }, null, 1)}\n`,
     );
     await stage('report', 'HTML report', async () => {
       const { file, sections } = await buildReport(out, { title: 'facemap-ts demo: simulated session' });
