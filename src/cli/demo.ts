@@ -67,7 +67,10 @@ export const demoCommand: Command = {
           `${(Number.isNaN(r.drive) ? '-' : r.drive.toFixed(2)).padStart(6)} ${r.oracleVe.toFixed(3).padStart(9)} ${r.spreadKL.toFixed(2).padStart(9)}\n`,
       );
     }
-    process.stdout.write(`all neurons: mean oracle VE ${m.oracleVeMean.toFixed(3)}\n`);
+    process.stdout.write(
+      `all neurons: mean oracle VE ${m.oracleVeMean.toFixed(3)}; keypoint-visible oracle ` +
+        `${m.oracleVeVisibleMean === null ? 'not known (the neurons also follow arousal, running, the paw and 10 s filters, which no keypoint shows)' : m.oracleVeVisibleMean.toFixed(3)}\n`,
+    );
     timings.simulate = (performance.now() - t0) / 1000;
 
     const stage = async (name: string, title: string, fn: () => Promise<void>): Promise<void> => {

@@ -3,6 +3,7 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { ParamError } from '../errors';
 import { readTimesNpy, runEncode } from '../neural/analysis';
 import type { ModelRow } from '../neural/tables';
+import { readSessionOracles } from '../synth/truth';
 import { progressBar, type ProgressBar } from '../util/progress';
 import type { Command } from './command';
 import { parseOptions } from './command';
@@ -146,6 +147,16 @@ export const encodeCommand: Command = {
       );
     }
     process.stdout.write(`${formatModelTable(ctx.models)}\n`);
+    const oracles = await readSessionOracles(values.neural);
+    if (oracles) {
+      const ratio = (o: number) => ctx.models.filter((m) => m.meanNeuronVe !== null).map((m) => `${m.model} (${m.input}) ${((100 * (m.meanNeuronVe as number)) / o).toFixed(1)}%`).join(', ');
+      process.stdout.write(
+        `\nsimulated truth: mean oracle VE ${oracles.full.toFixed(4)} (ideal predictor from all the behaviour that drives the neurons); mean neuron VE / oracle: ${ratio(oracles.full)}\n` +
+          (oracles.visible === null
+            ? 'keypoint-visible oracle: not known (the neurons also follow behaviour no keypoint shows)\n'
+            : `keypoint-visible oracle VE ${oracles.visible.toFixed(4)} (ideal predictor from what the keypoints show, within +-2 s); mean neuron VE / it: ${ratio(oracles.visible)}\n`),
+      );
+    }
     if (ctx.files.length) process.stdout.write(`\nwrote ${ctx.files.join(', ')}\n`);
   },
 };

@@ -73,13 +73,19 @@ describe('neural: encoding the tiny simulated session', function () {
 
   it('the encoder learns the behaviour-driven activity that keypoints show; models rank as the planted truth says; same seed, same numbers', async () => {
     const neural = path.join(sess, 'neural.h5');
-    ctx = await runEncode({ neural, keypoints: path.join(sess, 'truth', 'face_keypoints.h5'), encoder: { epochs: 20 } });
+    ctx = await runEncode({ neural, keypoints: path.join(sess, 'truth', 'face_keypoints.h5') });
     const truth = await withH5(neural, (r) => ({
       oracle: Float32Array.from(r.read('/truth/oracle_ve').data as Float32Array),
       cluster: Int32Array.from(r.read('/truth/cluster').data as Int32Array),
       drive: Float32Array.from(r.read('/truth/cluster_drive').data as Float32Array),
       features: r.read('/truth/features'),
+      visible: Float32Array.from(r.read('/truth/oracle_ve_visible').data as Float32Array),
+      visibleDrive: r.attrs('/').keypoint_visible_drive,
     }));
+    // the tiny drive includes behaviour no keypoint shows: the keypoint-visible oracle is not known
+    assert.equal(truth.visibleDrive, 0);
+    assert.ok(truth.visible.every((v) => Number.isNaN(v)));
+    assert.equal(ctx.encoder?.training?.schedule, 'validated');
     assert.deepEqual(ctx.models.map((m) => `${m.model} / ${m.input}`), ['keypoint network / keypoints (PCs)', 'ridge / keypoints', 'rrr / keypoints']);
     const enc = ctx.results[0];
     const encVe = finiteMean(enc.neuronVe as Float32Array);
@@ -110,7 +116,7 @@ describe('neural: encoding the tiny simulated session', function () {
     for (const v of keypointModels) assert.ok(mean(trueLatents) > v);
 
     const again = await runEncode(
-      { neural, keypoints: path.join(sess, 'truth', 'face_keypoints.h5'), encoder: { epochs: 20 } },
+      { neural, keypoints: path.join(sess, 'truth', 'face_keypoints.h5') },
       ENCODE_STEPS.filter((s) => ['read', 'pca', 'encoder'].includes(s.name)),
     );
     assert.deepEqual(Array.from(again.results[0].neuronVe as Float32Array), Array.from(enc.neuronVe as Float32Array));
@@ -140,7 +146,7 @@ describe('neural: encoding the tiny simulated session', function () {
     const proc = path.join(svdOut, 'face_proc.h5');
     const out = path.join(dir, 'out');
     const kp = path.join(sess, 'truth', 'face_keypoints.h5');
-    const r = cli('encode', '--neural', path.join(sess, 'neural.h5'), '--keypoints', kp, '--svd', proc, '--epochs', '20', '--out', out, '--quiet');
+    const r = cli('encode', '--neural', path.join(sess, 'neural.h5'), '--keypoints', kp, '--svd', proc, '--out', out, '--quiet');
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.split('\n');
     for (const row of ['keypoint network', 'ridge             keypoints', 'rrr               motion SVD', 'rrr               movie SVD']) {
@@ -166,7 +172,9 @@ describe('neural: encoding the tiny simulated session', function () {
     }
     const enc = KeypointEncoder.load(path.join(out, 'encoder'));
     assert.equal(enc.nOut, 128);
-    assert.equal(enc.training?.epochs, 20);
+    assert.equal(enc.training?.epochs, ctx.encoder?.training?.epochs);
+    assert.match(r.stdout, /simulated truth: mean oracle VE 0\.\d{4} .*keypoint network \(keypoints \(PCs\)\) \d+\.\d%/);
+    assert.match(r.stdout, /keypoint-visible oracle: not known/);
     enc.dispose();
 
     const bad = cli('encode', '--neural', path.join(sess, 'neural.h5'), '--keypoints', kp, '--camera-fps', '100', '--quiet');
