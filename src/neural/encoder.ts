@@ -24,6 +24,16 @@
  * `epochs - 50 k` for k = 1..annealSteps. Target sample n is predicted from the camera frame
  * nearest neural time n + delay (Facemap's delay -1: the behaviour one neural sample earlier).
  *
+ * Schedule: Facemap's fixed one (above) overfits short recordings (a few hundred training samples:
+ * test VE below 0 after ~100 epochs). By default (validationFraction > 0) the schedule is chosen on
+ * held-out training samples instead ({@link validationSplit}: the last 15% of each training run,
+ * after a 3-sample gap): training on the rest, the pooled validation VE is computed every epoch;
+ * after `patience` epochs without a better one the learning rate is divided by 10 (up to
+ * `annealSteps` times), and after one more such plateau (or `epochs`) selection stops. Then
+ * (refit, default) the network is trained again from the same initialisation, on every training
+ * sample, for the best epoch count with the lr drops that came before it; or (refit: false) the
+ * best epoch's weights are kept. Test samples are never used to choose anything.
+ *
  * Speed: the layers after the convolution act on each camera frame separately, so only the frames
  * whose outputs are used (one per neural sample, 1 in ~17 at 50 vs 3 Hz) need computing. The
  * convolution at those frames is a matrix product of their input windows (a Hankel matrix of the
@@ -625,6 +635,8 @@ export class KeypointEncoder {
         summary = { epochs: cfg.epochs, finalTrainLoss: r.lastLoss, testVe: r.testVe, schedule: 'fixed', annealEpochs: r.annealEpochs, validation: null };
       } else {
         const sel = await phase(prep(inner.train), { name: 'select', maxEpochs: cfg.epochs, anneal: null, val: { batches: prep(inner.validation), y: take(inner.validation) }, evalTest: !cfg.refit });
+        // no validation VE ever improved (e.g. constant validation targets: NaN): keep every epoch run
+        if (sel.best.epoch < 0) sel.best.epoch = this.history.length - 1;
         const nEpochs = sel.best.epoch + 1;
         const validation = { nTrain: inner.train.length, nValidation: inner.validation.length, bestEpoch: sel.best.epoch, ve: sel.best.ve, selectionEpochs: this.history.length, refit: cfg.refit };
         const anneal = sel.annealEpochs.filter((e) => e < nEpochs);
@@ -636,9 +648,11 @@ export class KeypointEncoder {
           summary = { epochs: nEpochs, finalTrainLoss: r.lastLoss, testVe: r.testVe, schedule: 'validated', annealEpochs: r.annealEpochs, validation };
         } else {
           const list = this.paramList();
-          const w = sel.best.weights as tf.Tensor[];
-          list.forEach((v, i) => v.assign(w[i]));
-          tf.dispose(w);
+          const w = sel.best.weights;
+          if (w) {
+            list.forEach((v, i) => v.assign(w[i]));
+            tf.dispose(w);
+          }
           const testVe = yTest ? pooledVe(yTest, this.predictBatches(test), this.nOut) : NaN;
           const lossAtBest = this.history.find((e) => e.phase === 'select' && e.epoch === sel.best.epoch)?.trainLoss ?? NaN;
           summary = { epochs: nEpochs, finalTrainLoss: lossAtBest, testVe, schedule: 'validated', annealEpochs: anneal, validation };
