@@ -3,6 +3,7 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { ParamError } from '../errors';
 import { readTimesNpy, runEncode } from '../neural/analysis';
 import type { ModelRow } from '../neural/tables';
+import { readSessionOracles } from '../synth/truth';
 import { progressBar, type ProgressBar } from '../util/progress';
 import type { Command } from './command';
 import { parseOptions } from './command';
@@ -40,7 +41,7 @@ export const encodeCommand: Command = {
     'Usage: facemap-ts encode --neural FILE --keypoints FILE [--svd FILE] [--target pcs|neurons] [--out DIR] [options]',
     '',
     'Fits Facemap\'s keypoint network (linear, Gabor-initialised per-feature conv, 50, 256 latents,',
-    'readout; AdamW, 300 epochs) and the linear baselines (ridge and reduced-rank regression from the',
+    'readout; AdamW) and the linear baselines (ridge and reduced-rank regression from the',
     'keypoints, and from the motion and movie SVDs of --svd), on the first 75% of each of 10 segments of',
     'the neural recording, and scores them on the rest (3-sample gaps). Prints one row per model: test',
     'VE of the targets, mean VE over neurons, and that mean divided by the mean explainable variance',
@@ -59,7 +60,12 @@ export const encodeCommand: Command = {
     '  --neural-fps HZ     neural rate when the recording has no timestamps',
     '  --exclude NAMES     keypoints left out, comma-separated (default paw; "" keeps all)',
     '  --pcs N             neural PCs (default 128)',
-    '  --epochs N          encoder epochs (default 300; lr /10 at N-100 and N-50)',
+    '  --epochs N          encoder epochs: at most N (validated schedule), exactly N (fixed); default 300',
+    '  --schedule validated|fixed  validated (default): the last 15% of each training segment (after a',
+    '                      3-sample gap) chooses when to divide the learning rate by 10 (20 epochs',
+    '                      without improvement; twice) and when to stop, then the encoder is trained',
+    '                      again on every training sample with that schedule; fixed: Facemap\'s N',
+    '                      epochs with lr /10 at N-100 and N-50 (overfits short recordings)',
     '  --seed N            encoder seed (default 0)',
     '  --no-peer           skip the explainable variance',
     '  --quiet             no progress bars',
@@ -77,6 +83,7 @@ export const encodeCommand: Command = {
       exclude: { type: 'string' },
       pcs: { type: 'string' },
       epochs: { type: 'string' },
+      schedule: { type: 'string' },
       seed: { type: 'string' },
       'no-peer': { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -87,6 +94,8 @@ export const encodeCommand: Command = {
     if (target !== 'pcs' && target !== 'neurons') throw new ParamError('--target', target, 'pcs | neurons');
     const epochs = integer('--epochs', values.epochs, 1);
     const seed = integer('--seed', values.seed, 0);
+    const schedule = values.schedule ?? 'validated';
+    if (schedule !== 'validated' && schedule !== 'fixed') throw new ParamError('--schedule', schedule, 'validated | fixed');
     const info = await initBackend();
     const quiet = values.quiet ?? false;
     if (!quiet) process.stderr.write(`${describeBackend(info)}\n`);
@@ -103,7 +112,7 @@ export const encodeCommand: Command = {
         neuralFps: positiveNumber('--neural-fps', values['neural-fps']),
         exclude: values.exclude === undefined ? undefined : values.exclude.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
         nPC: integer('--pcs', values.pcs, 1),
-        encoder: { ...(epochs === undefined ? {} : { epochs }), ...(seed === undefined ? {} : { seed }) },
+        encoder: { ...(epochs === undefined ? {} : { epochs }), ...(seed === undefined ? {} : { seed }), ...(schedule === 'fixed' ? { validationFraction: 0 } : {}) },
         peer: !values['no-peer'],
         onProgress(what, done, total, unit) {
           if (quiet) return;
@@ -129,7 +138,25 @@ export const encodeCommand: Command = {
         `${ctx.split!.train.length} train / ${ctx.split!.test.length} test samples; ` +
         `mean explainable variance ${ev === null || ev === undefined ? '— (no positions)' : ev.toFixed(4)}\n\n`,
     );
+    const tr = ctx.encoder?.training;
+    if (tr) {
+      const v = tr.validation;
+      process.stdout.write(
+        `encoder schedule: ${tr.schedule === 'fixed' ? `fixed, ${tr.epochs} epochs` : `validated on ${v!.nValidation} held-out training samples: best epoch ${v!.bestEpoch + 1} of ${v!.selectionEpochs} (validation VE ${v!.ve.toFixed(4)}), ${v!.refit ? `then ${tr.epochs} epochs on all ${tr.nTrain} training samples` : 'its weights kept'}`}` +
+          `${tr.annealEpochs.length ? `; lr / 10 at epoch ${tr.annealEpochs.map((e) => e + 1).join(', ')}` : ''}; ${tr.seconds.toFixed(1)} s\n\n`,
+      );
+    }
     process.stdout.write(`${formatModelTable(ctx.models)}\n`);
+    const oracles = await readSessionOracles(values.neural);
+    if (oracles) {
+      const ratio = (o: number) => ctx.models.filter((m) => m.meanNeuronVe !== null).map((m) => `${m.model} (${m.input}) ${((100 * (m.meanNeuronVe as number)) / o).toFixed(1)}%`).join(', ');
+      process.stdout.write(
+        `\nsimulated truth: mean oracle VE ${oracles.full.toFixed(4)} (ideal predictor from all the behaviour that drives the neurons); mean neuron VE / oracle: ${ratio(oracles.full)}\n` +
+          (oracles.visible === null
+            ? 'keypoint-visible oracle: not known (the neurons also follow behaviour no keypoint shows)\n'
+            : `keypoint-visible oracle VE ${oracles.visible.toFixed(4)} (ideal predictor from what the keypoints show, within +-2 s); mean neuron VE / it: ${ratio(oracles.visible)}\n`),
+      );
+    }
     if (ctx.files.length) process.stdout.write(`\nwrote ${ctx.files.join(', ')}\n`);
   },
 };

@@ -21,7 +21,7 @@ export const synthCommand: Command = {
     'The folder appears only when the session is complete; the same seed gives identical files.',
     '',
     'Presets:',
-    ...Object.entries(SESSION_PRESETS).map(([name, p]) => `  ${name.padEnd(6)} ${p.description}`),
+    ...Object.entries(SESSION_PRESETS).map(([name, p]) => `  ${name.padEnd(7)} ${p.description}`),
     '',
     '  --seed N     integer >= 0 (default 0)',
     '  --force      replace DIR if it exists (only once the new session is complete)',
@@ -59,7 +59,8 @@ export const synthCommand: Command = {
     process.stdout.write(
       `session '${m.preset}' (seed ${m.seed}) in ${values.out}: ${m.nFrames} frames at ${m.cameraFps} fps` +
         `${m.width ? ` (${m.width}x${m.height})` : ''}, ${m.nNeurons} neurons x ${m.nTimepoints} samples at ${m.neuralFps} Hz, ` +
-        `mean oracle variance explained ${m.oracleVeMean.toFixed(3)}\n`,
+        `mean oracle variance explained ${m.oracleVeMean.toFixed(3)}` +
+        `${m.oracleVeVisibleMean === null ? ' (drive partly invisible in the keypoints: keypoint-visible oracle not known)' : ` (drive keypoint-visible: the keypoint-visible oracle is the same)`}\n`,
     );
   },
 };

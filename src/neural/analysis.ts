@@ -273,7 +273,9 @@ const encoderStep: EncodeStep = {
     const input = { x, camTimes: need(ctx.camTimes, 'camera times'), neuralTimes: need(ctx.neuralTimes, 'neural times') };
     const enc = new KeypointEncoder(ctx.options.encoder);
     const report = ctx.options.onProgress;
-    await enc.fit({ ...input, y }, { split, onEpoch: (e) => report?.('encoder', e.epoch + 1, e.epochs, 'epochs') });
+    await enc.fit({ ...input, y }, { split, onEpoch: (e) => report?.(e.phase === 'refit' ? 'encoder refit' : 'encoder', e.epoch + 1, e.epochs, 'epochs') });
+    const sel = enc.history.filter((e) => e.phase === 'select');
+    if (sel.length) report?.('encoder', sel[0].epochs, sel[0].epochs, 'epochs'); // stopped early: close the bar
     ctx.encoder = enc;
     const yhat = enc.predict(input, split.test);
     const ve = varianceExplained(y, yhat, split.test);

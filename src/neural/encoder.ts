@@ -24,6 +24,16 @@
  * `epochs - 50 k` for k = 1..annealSteps. Target sample n is predicted from the camera frame
  * nearest neural time n + delay (Facemap's delay -1: the behaviour one neural sample earlier).
  *
+ * Schedule: Facemap's fixed one (above) overfits short recordings (a few hundred training samples:
+ * test VE below 0 after ~100 epochs). By default (validationFraction > 0) the schedule is chosen on
+ * held-out training samples instead ({@link validationSplit}: the last 15% of each training run,
+ * after a 3-sample gap): training on the rest, the pooled validation VE is computed every epoch;
+ * after `patience` epochs without a better one the learning rate is divided by 10 (up to
+ * `annealSteps` times), and after one more such plateau (or `epochs`) selection stops. Then
+ * (refit, default) the network is trained again from the same initialisation, on every training
+ * sample, for the best epoch count with the lr drops that came before it; or (refit: false) the
+ * best epoch's weights are kept. Test samples are never used to choose anything.
+ *
  * Speed: the layers after the convolution act on each camera frame separately, so only the frames
  * whose outputs are used (one per neural sample, 1 in ~17 at 50 vs 3 Hz) need computing. The
  * convolution at those frames is a matrix product of their input windows (a Hankel matrix of the
@@ -71,8 +81,20 @@ export interface EncoderConfig {
   delay: number;
   /** Seed of initial weights and segment order (default 0). */
   seed: number;
-  /** Epochs between evaluations on the test segments during fit (default 20, as Facemap; 0 = only at the end). */
+  /** Epochs between evaluations on the test segments during fit (default 20, as Facemap; 0 = only at the end). Reported only: never used to choose anything. */
   evalEvery: number;
+  /**
+   * Share of each training run (its end, after a gap of `validationGap` samples) held out to
+   * choose the schedule (default 0.15; module doc, "Schedule"). 0 = Facemap's fixed schedule:
+   * all `epochs` epochs, lr / 10 at `epochs - 50 k`.
+   */
+  validationFraction: number;
+  /** Neural samples skipped between a run's training part and its validation part (default 3, as Facemap's split). */
+  validationGap: number;
+  /** Epochs without a better validation VE before the learning rate is divided by 10 (or, after `annealSteps` divisions, training stops) (default 20). */
+  patience: number;
+  /** After choosing the schedule on the validation parts, train again from the same start on every training sample with it (default true); false keeps the weights of the best validation epoch. */
+  refit: boolean;
 }
 
 export const DEFAULT_ENCODER_CONFIG: Readonly<EncoderConfig> = Object.freeze({
@@ -89,6 +111,10 @@ export const DEFAULT_ENCODER_CONFIG: Readonly<EncoderConfig> = Object.freeze({
   delay: -1,
   seed: 0,
   evalEvery: 20,
+  validationFraction: 0.15,
+  validationGap: 3,
+  patience: 20,
+  refit: true,
 });
 
 /** Validated configuration: `partial` over the defaults; ParamError naming the first bad field. */
@@ -108,6 +134,10 @@ export function resolveEncoderConfig(partial: Partial<EncoderConfig> = {}): Enco
   int('epochs', 1);
   int('annealSteps', 0);
   int('evalEvery', 0);
+  int('validationGap', 0);
+  int('patience', 1);
+  if (!(c.validationFraction >= 0 && c.validationFraction < 1)) throw new ParamError('validationFraction', c.validationFraction, 'a number in [0, 1) (0 = fixed schedule)');
+  if (typeof c.refit !== 'boolean') throw new ParamError('refit', c.refit, 'true or false');
   if (!(c.learningRate > 0)) throw new ParamError('learningRate', c.learningRate, 'a number > 0');
   if (!(c.weightDecay >= 0)) throw new ParamError('weightDecay', c.weightDecay, 'a number >= 0');
   if (!(c.smoothingPenalty >= 0)) throw new ParamError('smoothingPenalty', c.smoothingPenalty, 'a number >= 0');
@@ -287,7 +317,12 @@ interface Params {
 /** What one epoch of {@link KeypointEncoder.fit} did. */
 export interface EncoderEpoch {
   epoch: number;
+  /** Epochs planned for this phase (at most, for 'select'). */
   epochs: number;
+  /** 'train': Facemap's fixed schedule; 'select': choosing the schedule on the validation parts; 'refit': training on every training sample with it. */
+  phase: 'train' | 'select' | 'refit';
+  /** Pooled VE of the validation parts ('select' epochs). */
+  validationVe?: number;
   /** Mean training loss (MSE + smoothing penalty) over the epoch's steps. */
   trainLoss: number;
   /** Pooled variance explained of the test targets, on evaluation epochs (else undefined). */
@@ -306,13 +341,24 @@ export interface EncoderFitOptions {
 
 /** Summary of a fit, saved with the model. */
 export interface EncoderTraining {
+  /** Epochs that made the final weights. */
   epochs: number;
   nTrain: number;
   nTest: number;
   finalTrainLoss: number;
   /** Pooled test VE of the targets at the end (NaN without test samples). */
   testVe: number;
-  /** Mean seconds per epoch. */
+  /** 'fixed': Facemap's (validationFraction 0, or no run long enough to hold out); 'validated': chosen on held-out training samples. */
+  schedule: 'fixed' | 'validated';
+  /** Epochs (0-based) at whose start the learning rate was divided by 10, in the final weights' schedule. */
+  annealEpochs: number[];
+  /** How the schedule was chosen ('validated'): samples used, best epoch (0-based) and its pooled validation VE, epochs run to find it, refit or not. */
+  validation: { nTrain: number; nValidation: number; bestEpoch: number; ve: number; selectionEpochs: number; refit: boolean } | null;
+  /** Epochs run in all (selection and refit). */
+  epochsRun: number;
+  /** Wall seconds of the whole fit. */
+  seconds: number;
+  /** Mean seconds per epoch run. */
   secondsPerEpoch: number;
   /** tfjs backend trained on. */
   backend: string;
@@ -496,8 +542,10 @@ export class KeypointEncoder {
     const cfg = this.config;
     this.init(data.x.cols, data.y.cols);
     const st = columnStats(data.x.data, data.x.rows, data.x.cols);
-    this.inputMean = Float32Array.from(st.mean);
-    this.inputSd = Float32Array.from(st.sd);
+    const inputMean = Float32Array.from(st.mean);
+    const inputSd = Float32Array.from(st.sd);
+    this.inputMean = inputMean;
+    this.inputSd = inputSd;
     const xs = this.standardize(data.x);
     const take = (rows: Int32Array) => {
       const out = new Float32Array(rows.length * this.nOut);
@@ -505,54 +553,124 @@ export class KeypointEncoder {
       return out;
     };
     const mk = (rows: Int32Array) => encoderWindows(data.camTimes, data.neuralTimes, rows, cfg.delay).map((w) => this.batch(xs, w, w.anchors, take(w.rows)));
-    const train = mk(split.train);
-    const test = split.test.length > 1 ? mk(split.test) : [];
+    const inner = cfg.validationFraction > 0 ? validationSplit(split.train, cfg.validationFraction, cfg.validationGap) : null;
+    const validated = inner !== null && inner.validation.length > 0;
+    const all: Batch[] = [];
+    const prep = (rows: Int32Array) => {
+      const b = mk(rows);
+      all.push(...b);
+      return b;
+    };
+    const test = split.test.length > 1 ? prep(split.test) : [];
     const yTest = test.length ? take(split.test) : null;
-    const opt = new AdamW(this.paramList(), { lr: cfg.learningRate, weightDecay: cfg.weightDecay, clipNorm: Infinity });
-    const anneal = new Set(Array.from({ length: cfg.annealSteps }, (_, k) => cfg.epochs - 50 * (k + 1)));
-    const order = new Rng((cfg.seed ^ 0x5bd1e995) | 0);
     this.history = [];
     const t0 = performance.now();
-    let lastLoss = NaN;
-    let testVe = NaN;
+    let epochsRun = 0;
     try {
-      for (let epoch = 0; epoch < cfg.epochs; epoch++) {
-        const te = performance.now();
-        if (anneal.has(epoch)) opt.lr /= 10;
-        const perm = permutation(train.length, order);
-        let sum = 0;
-        for (const i of perm) {
-          const b = train[i];
-          const { value, grads } = tf.variableGrads(() => this.loss(b), this.paramList());
-          opt.step(this.paramList().map((v) => grads[v.name]));
-          sum += value.dataSync()[0];
-          tf.dispose([value, ...Object.values(grads)]);
+      const phase = async (train: Batch[], p: { name: EncoderEpoch['phase']; maxEpochs: number; anneal: number[] | null; val?: { batches: Batch[]; y: Float32Array }; evalTest: boolean }) => {
+        const opt = new AdamW(this.paramList(), { lr: cfg.learningRate, weightDecay: cfg.weightDecay, clipNorm: Infinity });
+        const order = new Rng((cfg.seed ^ 0x5bd1e995) | 0);
+        const annealEpochs: number[] = [];
+        let lastLoss = NaN;
+        let testVe = NaN;
+        let best = { epoch: -1, ve: -Infinity, weights: null as tf.Tensor[] | null };
+        let since = 0;
+        try {
+          for (let epoch = 0; epoch < p.maxEpochs; epoch++) {
+            const te = performance.now();
+            if (p.anneal?.includes(epoch)) {
+              opt.lr /= 10;
+              annealEpochs.push(epoch);
+            }
+            const perm = permutation(train.length, order);
+            let sum = 0;
+            for (const i of perm) {
+              const b = train[i];
+              const { value, grads } = tf.variableGrads(() => this.loss(b), this.paramList());
+              opt.step(this.paramList().map((v) => grads[v.name]));
+              sum += value.dataSync()[0];
+              tf.dispose([value, ...Object.values(grads)]);
+            }
+            lastLoss = sum / train.length;
+            epochsRun++;
+            let valVe: number | undefined;
+            let stop = false;
+            if (p.val) {
+              valVe = pooledVe(p.val.y, this.predictBatches(p.val.batches), this.nOut);
+              if (valVe > best.ve + 1e-5) {
+                if (best.weights) tf.dispose(best.weights);
+                best = { epoch, ve: valVe, weights: cfg.refit ? null : this.paramList().map((v) => tf.clone(v)) };
+                since = 0;
+              } else if (++since >= cfg.patience) {
+                if (annealEpochs.length < cfg.annealSteps) {
+                  opt.lr /= 10;
+                  annealEpochs.push(epoch + 1);
+                  since = 0;
+                } else stop = true;
+              }
+            }
+            const last = stop || epoch === p.maxEpochs - 1;
+            const evalNow = p.evalTest && yTest && ((cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0) || last);
+            let ve: number | undefined;
+            if (evalNow) {
+              ve = pooledVe(yTest, this.predictBatches(test), this.nOut);
+              testVe = ve;
+            }
+            const e: EncoderEpoch = { epoch, epochs: p.maxEpochs, phase: p.name, trainLoss: lastLoss, testVe: ve, validationVe: valVe, learningRate: opt.lr, seconds: (performance.now() - te) / 1000 };
+            this.history.push(e);
+            opts.onEpoch?.(e);
+            if (epoch % 10 === 9) await new Promise((r) => setImmediate(r));
+            if (stop) break;
+          }
+        } finally {
+          opt.dispose();
         }
-        lastLoss = sum / train.length;
-        const evalNow = yTest && ((cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0) || epoch === cfg.epochs - 1);
-        let ve: number | undefined;
-        if (evalNow) {
-          ve = pooledVe(yTest, this.predictBatches(test), this.nOut);
-          testVe = ve;
+        return { lastLoss, testVe, annealEpochs, best };
+      };
+
+      let summary: Pick<EncoderTraining, 'epochs' | 'finalTrainLoss' | 'testVe' | 'schedule' | 'annealEpochs' | 'validation'>;
+      if (!validated) {
+        const anneal = Array.from({ length: cfg.annealSteps }, (_, k) => cfg.epochs - 50 * (k + 1));
+        const r = await phase(prep(split.train), { name: 'train', maxEpochs: cfg.epochs, anneal, evalTest: true });
+        summary = { epochs: cfg.epochs, finalTrainLoss: r.lastLoss, testVe: r.testVe, schedule: 'fixed', annealEpochs: r.annealEpochs, validation: null };
+      } else {
+        const sel = await phase(prep(inner.train), { name: 'select', maxEpochs: cfg.epochs, anneal: null, val: { batches: prep(inner.validation), y: take(inner.validation) }, evalTest: !cfg.refit });
+        // no validation VE ever improved (e.g. constant validation targets: NaN): keep every epoch run
+        if (sel.best.epoch < 0) sel.best.epoch = this.history.length - 1;
+        const nEpochs = sel.best.epoch + 1;
+        const validation = { nTrain: inner.train.length, nValidation: inner.validation.length, bestEpoch: sel.best.epoch, ve: sel.best.ve, selectionEpochs: this.history.length, refit: cfg.refit };
+        const anneal = sel.annealEpochs.filter((e) => e < nEpochs);
+        if (cfg.refit) {
+          this.init(data.x.cols, data.y.cols);
+          this.inputMean = inputMean;
+          this.inputSd = inputSd;
+          const r = await phase(prep(split.train), { name: 'refit', maxEpochs: nEpochs, anneal, evalTest: true });
+          summary = { epochs: nEpochs, finalTrainLoss: r.lastLoss, testVe: r.testVe, schedule: 'validated', annealEpochs: r.annealEpochs, validation };
+        } else {
+          const list = this.paramList();
+          const w = sel.best.weights;
+          if (w) {
+            list.forEach((v, i) => v.assign(w[i]));
+            tf.dispose(w);
+          }
+          const testVe = yTest ? pooledVe(yTest, this.predictBatches(test), this.nOut) : NaN;
+          const lossAtBest = this.history.find((e) => e.phase === 'select' && e.epoch === sel.best.epoch)?.trainLoss ?? NaN;
+          summary = { epochs: nEpochs, finalTrainLoss: lossAtBest, testVe, schedule: 'validated', annealEpochs: anneal, validation };
         }
-        const e: EncoderEpoch = { epoch, epochs: cfg.epochs, trainLoss: lastLoss, testVe: ve, learningRate: opt.lr, seconds: (performance.now() - te) / 1000 };
-        this.history.push(e);
-        opts.onEpoch?.(e);
-        if (epoch % 10 === 9) await new Promise((r) => setImmediate(r));
       }
+      const seconds = (performance.now() - t0) / 1000;
+      this.training = {
+        ...summary,
+        nTrain: split.train.length,
+        nTest: split.test.length,
+        secondsPerEpoch: seconds / Math.max(1, epochsRun),
+        epochsRun,
+        seconds,
+        backend: tf.getBackend(),
+      };
     } finally {
-      opt.dispose();
-      for (const b of [...train, ...test]) tf.dispose([b.HT, b.VT, ...(b.y ? [b.y] : [])]);
+      for (const b of all) tf.dispose([b.HT, b.VT, ...(b.y ? [b.y] : [])]);
     }
-    this.training = {
-      epochs: cfg.epochs,
-      nTrain: split.train.length,
-      nTest: split.test.length,
-      finalTrainLoss: lastLoss,
-      testVe,
-      secondsPerEpoch: (performance.now() - t0) / 1000 / cfg.epochs,
-      backend: tf.getBackend(),
-    };
     return this;
   }
 
@@ -771,6 +889,31 @@ function littleEndianBytes(a: Float32Array): Buffer {
   const b = Buffer.alloc(a.length * 4);
   for (let i = 0; i < a.length; i++) b.writeFloatLE(a[i], 4 * i);
   return b;
+}
+
+/**
+ * The encoder's validation split of training samples `train` (ascending): in each run of
+ * consecutive samples (a training segment) of length n, the last floor(fraction n) samples
+ * validate and the `gap` before them are left out, when that leaves >= 1 sample to train; shorter
+ * runs train whole.
+ */
+export function validationSplit(train: ArrayLike<number>, fraction: number, gap: number): { train: Int32Array; validation: Int32Array } {
+  const tr: number[] = [];
+  const va: number[] = [];
+  let k0 = 0;
+  while (k0 < train.length) {
+    let k1 = k0 + 1;
+    while (k1 < train.length && train[k1] === train[k1 - 1] + 1) k1++;
+    const n = k1 - k0;
+    const nVal = Math.floor(fraction * n);
+    const nTr = n - nVal - gap;
+    if (nVal >= 1 && nTr >= 1) {
+      for (let k = k0; k < k0 + nTr; k++) tr.push(train[k]);
+      for (let k = k1 - nVal; k < k1; k++) va.push(train[k]);
+    } else for (let k = k0; k < k1; k++) tr.push(train[k]);
+    k0 = k1;
+  }
+  return { train: Int32Array.from(tr), validation: Int32Array.from(va) };
 }
 
 function permutation(n: number, rng: Rng): number[] {

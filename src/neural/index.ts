@@ -60,6 +60,7 @@ export {
   resolveEncoderConfig,
   gaborFilters,
   encoderWindows,
+  validationSplit,
   type EncoderConfig,
   type EncoderInput,
   type EncoderData,

@@ -97,6 +97,7 @@ const sessionCollector: ReportCollector = async ({ root, files }) => {
             'neural Hz': m.neuralFps,
             samples: m.nTimepoints,
             'mean oracle VE': m.oracleVeMean,
+            'keypoint-visible oracle VE': m.oracleVeVisibleMean ?? 'not known (drive partly invisible in keypoints)',
           },
         ],
       },

@@ -34,6 +34,16 @@
  * it equals rho_i up to float32 rounding (~1e-7), so its distribution over neurons is the planted
  * Beta mixture: mean driveRange-interpolated per cluster, backgroundDrive for the rest.
  *
+ * Keypoint-visible oracle (`truth/oracle_ve_visible`): the VE of the ideal predictor that uses
+ * only the behaviour the face keypoints show ({@link KEYPOINT_VISIBLE_LATENTS}) within the
+ * encoder's +-2 s reach. With the default drive (every latent, filtered up to 10 s) the neurons
+ * also follow arousal, running, the paw and slow filters that no keypoint model sees, so no
+ * keypoint model can reach the oracle; and since arousal also sets how often whisking starts, the
+ * best prediction from the visible behaviour alone has no closed form: it is not computed (NaN).
+ * When `drivingLatents` holds only visible latents and every filter fits in the reach
+ * ({@link isKeypointVisibleDrive}; the `visible` session preset), beh_i is a function of visible
+ * behaviour and the two oracles are the same numbers.
+ *
  * Randomness: one master {@link Rng} draws every per-neuron and per-cluster parameter up front, in a
  * fixed order, plus a 32-bit seed per neuron for its private noise; so the output does not depend
  * on the block size used for streaming.
@@ -47,6 +57,30 @@ import { BehaviorLatents } from './types';
 
 export { facemapSplit } from './splits';
 export type { Split, SplitOptions } from './splits';
+
+/**
+ * The behaviour latents that the face keypoints used for encoding show: the eye's opening
+ * (`pupil`) and lid (`blink`), the whiskers' sweep amplitude (`whisk_amp`), the nose (`sniff`) and
+ * the mouth and tongue (`lick`). Not visible: `arousal` and `running` (no keypoint), `whisk_phase`
+ * and `whisk_freq` (they advance even when the whiskers rest), and the paw (`paw`, `paw_x`,
+ * `paw_y`), whose keypoint encoding leaves out as in the paper.
+ */
+export const KEYPOINT_VISIBLE_LATENTS: readonly string[] = Object.freeze(['pupil', 'blink', 'whisk_amp', 'sniff', 'lick']);
+
+/** Temporal reach of Facemap's encoder, s: its conv filters span +-2 s (201 frames at 50 Hz). */
+export const ENCODER_REACH_S = 2;
+
+/**
+ * Whether a population's drive is keypoint-visible: every driving latent is in
+ * {@link KEYPOINT_VISIBLE_LATENTS} and every filter holds ~95% of its weight within the encoder's
+ * reach (lag + 3 tau <= {@link ENCODER_REACH_S}). Then the oracle is also the keypoint-visible
+ * oracle: the ideal predictor needs nothing a keypoint model cannot see.
+ */
+export function isKeypointVisibleDrive(config: Pick<NeuralConfig, 'drivingLatents' | 'filterTausS' | 'lagsS'>, latentNames: readonly string[]): boolean {
+  const driving = config.drivingLatents.length ? config.drivingLatents : latentNames;
+  const reach = Math.max(...config.lagsS) + 3 * Math.max(...config.filterTausS);
+  return driving.every((n) => KEYPOINT_VISIBLE_LATENTS.includes(n)) && reach <= ENCODER_REACH_S + 1e-9;
+}
 
 /** Configuration of {@link simulateNeural}; every field has a default ({@link DEFAULT_NEURAL_CONFIG}). */
 export interface NeuralConfig {
@@ -74,6 +108,12 @@ export interface NeuralConfig {
   clusterSigmaUm: [number, number];
   /** SD of per-neuron weight jitter relative to its cluster's (unit-variance) weights, >= 0. */
   clusterWeightJitter: number;
+  /**
+   * Names of the behaviour latents whose filtered copies drive the neurons; [] (default) = every
+   * latent. {@link KEYPOINT_VISIBLE_LATENTS} with short filters gives a drive that face keypoints
+   * show whole (the `visible` session preset).
+   */
+  drivingLatents: string[];
   /** Time constants of the causal exponential filters applied to each latent, s (> 0). */
   filterTausS: number[];
   /** Lags at which filtered latents are sampled before each neural time, s (>= 0). */
@@ -106,6 +146,7 @@ export const DEFAULT_NEURAL_CONFIG: Readonly<NeuralConfig> = Object.freeze({
   veConcentration: 20,
   clusterSigmaUm: [100, 1500],
   clusterWeightJitter: 0.3,
+  drivingLatents: [] as string[],
   filterTausS: [0.1, 1, 10],
   lagsS: [0, 0.5],
   nInternal: 8,
@@ -194,6 +235,9 @@ export function resolveNeuralConfig(input: Partial<NeuralConfig> | NeuralPresetN
   num('veConcentration', (x) => x > 0, 'a number > 0');
   checkPair('clusterSigmaUm', c.clusterSigmaUm, (x) => x > 0, 'a, b > 0 (um)', false);
   num('clusterWeightJitter', (x) => x >= 0, 'a number >= 0');
+  if (!Array.isArray(c.drivingLatents) || !c.drivingLatents.every((x) => typeof x === 'string' && x.length > 0) || new Set(c.drivingLatents).size !== c.drivingLatents.length) {
+    throw new ParamError('drivingLatents', c.drivingLatents, 'a list of distinct latent names ([] = all latents)');
+  }
   if (!Array.isArray(c.filterTausS) || c.filterTausS.length < 1 || !c.filterTausS.every((x) => isNum(x) && x > 0)) {
     throw new ParamError('filterTausS', c.filterTausS, 'one or more time constants > 0 (s)');
   }
@@ -229,6 +273,8 @@ export interface NeuralSummary {
   seed: number;
   /** Mean over neurons of the oracle VE. */
   oracleVeMean: number;
+  /** Mean keypoint-visible oracle VE: the oracle's when the drive is keypoint-visible ({@link isKeypointVisibleDrive}), else NaN (not known). */
+  oracleVeVisibleMean: number;
   /** Planted mean rho per cluster (length nClusters). */
   clusterDrive: Float32Array;
 }
@@ -349,13 +395,16 @@ function behaviourFeatures(latents: BehaviorLatents, c: NeuralConfig, ts: Float6
   const { nFrames, fps } = latents;
   const L = latents.names.length;
   const T = ts.length;
-  const K = L * c.filterTausS.length * c.lagsS.length;
+  for (const n of c.drivingLatents) if (!latents.names.includes(n)) throw new ParamError('drivingLatents', n, `names of the behaviour latents: ${latents.names.join(', ')}`);
+  const driving = latents.names.map((n) => c.drivingLatents.length === 0 || c.drivingLatents.includes(n));
+  const K = driving.filter(Boolean).length * c.filterTausS.length * c.lagsS.length;
   const F = new Float64Array(T * K);
   const names: string[] = [];
   const x = new Float64Array(nFrames);
   const y = new Float64Array(nFrames);
   let k = 0;
   for (let l = 0; l < L; l++) {
+    if (!driving[l]) continue;
     for (let f = 0; f < nFrames; f++) x[f] = latents.data[f * L + l];
     zscoreColumns(x, nFrames, 1);
     for (const tau of c.filterTausS) {
@@ -747,6 +796,9 @@ export function simulateNeuralInMemory(latents: BehaviorLatents, config: Partial
  * - `/neural/positions`        float32 N x 2, (x, y) um
  * - `/truth/cluster`           int32 N, planted cluster id, -1 for background
  * - `/truth/oracle_ve`         float32 N, oracle VE on Facemap's default test split (module doc)
+ * - `/truth/oracle_ve_visible` float32 N, the keypoint-visible oracle (module doc): oracle_ve
+ *                              when the drive is keypoint-visible, else NaN; root attr
+ *                              `keypoint_visible_drive` 1 or 0
  * - `/truth/planted_ve`        float32 N, rho_i
  * - `/truth/cluster_drive`     float32 C, planted mean rho per cluster
  * - `/truth/cluster_sigma_um`  float32 C; `/truth/cluster_center_um` float32 C x 2
@@ -773,6 +825,7 @@ export async function simulateNeural(
   const behaviorCenter = new Float32Array(N);
   const behaviorSd = new Float32Array(N);
   const scale = new Float32Array(N);
+  const visible = isKeypointVisibleDrive(p.config, latents.names);
   await writeH5(outFile, async (w) => {
     w.setAttr('/', 'generator', 'facemap-ts synth/neural v1');
     w.setAttr('/', 'neural_fps', p.config.neuralFps);
@@ -798,6 +851,8 @@ export async function simulateNeural(
     }
     w.writeDataset('/truth/cluster', p.cluster, [N]);
     w.writeDataset('/truth/oracle_ve', oracleVe, [N]);
+    w.setAttr('/', 'keypoint_visible_drive', visible ? 1 : 0);
+    w.writeDataset('/truth/oracle_ve_visible', visible ? oracleVe : new Float32Array(N).fill(NaN), [N]);
     w.writeDataset('/truth/planted_ve', p.plantedVe, [N]);
     w.writeDataset('/truth/cluster_drive', p.clusterDrive, [C]);
     w.writeDataset('/truth/cluster_sigma_um', p.clusterSigmaUm, [C]);
@@ -814,7 +869,7 @@ export async function simulateNeural(
   });
   let s = 0;
   for (const v of oracleVe) s += v;
-  return { file: outFile, nNeurons: N, nTimepoints: T, neuralFps: p.config.neuralFps, seed, oracleVeMean: s / N, clusterDrive: p.clusterDrive };
+  return { file: outFile, nNeurons: N, nTimepoints: T, neuralFps: p.config.neuralFps, seed, oracleVeMean: s / N, oracleVeVisibleMean: visible ? s / N : NaN, clusterDrive: p.clusterDrive };
 }
 
 /**

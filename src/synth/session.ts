@@ -20,10 +20,10 @@ import { FormatError, ParamError } from '../errors';
 import { Rng } from '../util/random';
 import { simulateBehavior, type BehaviorConfig } from './behavior';
 import { renderFaceVideo, type FaceConfig } from './face';
-import { NEURAL_PRESETS, simulateNeural, type NeuralConfig } from './neural';
+import { KEYPOINT_VISIBLE_LATENTS, NEURAL_PRESETS, simulateNeural, type NeuralConfig } from './neural';
 import { writeLatentsH5, writePoseH5 } from './pose-h5';
 
-export type SessionPresetName = 'tiny' | 'demo' | 'paper';
+export type SessionPresetName = 'tiny' | 'visible' | 'demo' | 'paper';
 
 /** What a preset simulates. Sizes are chosen for their use: tests, the README demo, paper scale. */
 export interface SessionPreset {
@@ -42,6 +42,22 @@ export const SESSION_PRESETS: Readonly<Record<SessionPresetName, SessionPreset>>
     cameraFps: 50,
     face: { width: 128, height: 128 },
     neural: { ...NEURAL_PRESETS.tiny.config, neuralFps: 10 },
+  },
+  visible: {
+    description:
+      '5 min, 128x128 video at 50 fps; 500 neurons at 10 Hz (3,000 samples) driven only by what the keypoints show (pupil, blink, whisking amplitude, sniffing, licking; 0.25 s filters), drive 0.3-0.8: the oracle is within a keypoint model\'s reach',
+    seconds: 300,
+    cameraFps: 50,
+    face: { width: 128, height: 128 },
+    neural: {
+      ...NEURAL_PRESETS.tiny.config,
+      neuralFps: 10,
+      drivingLatents: [...KEYPOINT_VISIBLE_LATENTS],
+      filterTausS: [0.25],
+      lagsS: [0],
+      driveRange: [0.3, 0.8],
+      backgroundDrive: 0.4,
+    },
   },
   demo: {
     description: '2 min, 256x256 video at 50 fps; 5,000 neurons at 10 Hz (1,200 samples): the README demo, about a minute',
@@ -90,6 +106,8 @@ export interface SessionManifest {
   neuralFps: number;
   nTimepoints: number;
   oracleVeMean: number;
+  /** Mean keypoint-visible oracle VE (neural.ts module doc); null when not known (drive not keypoint-visible). */
+  oracleVeVisibleMean: number | null;
   files: { video: string | null; keypoints: string | null; latents: string; neural: string };
   generator: string;
 }
@@ -177,6 +195,7 @@ export async function simulateSession(options: SessionOptions): Promise<SessionM
       neuralFps: neural.neuralFps,
       nTimepoints: neural.nTimepoints,
       oracleVeMean: +neural.oracleVeMean.toFixed(6),
+      oracleVeVisibleMean: Number.isNaN(neural.oracleVeVisibleMean) ? null : +neural.oracleVeVisibleMean.toFixed(6),
       files: {
         video: video ? 'face.mp4' : null,
         keypoints: video ? 'truth/face_keypoints.h5' : null,

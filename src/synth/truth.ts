@@ -45,3 +45,36 @@ export async function sessionTruthTable(dir: string, binUm = 200): Promise<Truth
     return rows.sort((a, b) => (b.cluster < 0 ? -1 : a.cluster < 0 ? 1 : b.drive - a.drive));
   });
 }
+
+/** The oracles of a simulated recording (neural.ts module doc), means over neurons. */
+export interface SessionOracles {
+  /** Mean oracle VE: the ideal predictor from all the behaviour that drives the neurons. */
+  full: number;
+  /** Mean keypoint-visible oracle VE; null when not known (the drive is partly invisible in the keypoints) or absent (older files). */
+  visible: number | null;
+}
+
+/**
+ * The oracles stored in a simulated neural file (`/truth/oracle_ve`, `/truth/oracle_ve_visible`),
+ * or null when `neuralFile` is not an HDF5 file holding them (a real recording).
+ */
+export async function readSessionOracles(neuralFile: string): Promise<SessionOracles | null> {
+  if (!/\.(h5|hdf5)$/i.test(neuralFile)) return null;
+  try {
+    return await withH5(neuralFile, (h5) => {
+      if (!h5.has('/truth/oracle_ve')) return null;
+      const mean = (a: ArrayLike<number>) => {
+        let s = 0;
+        let n = 0;
+        for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i])) [s, n] = [s + a[i], n + 1];
+        return n ? s / n : null;
+      };
+      const full = mean(h5.read('/truth/oracle_ve').data as Float32Array);
+      if (full === null) return null;
+      const visible = h5.has('/truth/oracle_ve_visible') ? mean(h5.read('/truth/oracle_ve_visible').data as Float32Array) : null;
+      return { full, visible };
+    });
+  } catch {
+    return null;
+  }
+}

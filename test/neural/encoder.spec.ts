@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { matrix } from '../../src/engine/linalg';
 import { FormatError, NotFittedError, ParamError, ShapeError } from '../../src/errors';
 import { readNpy, writeNpy } from '../../src/io/npy';
-import { ENCODER_WEIGHT_NAMES, encoderWindows, gaborFilters, KeypointEncoder, resolveEncoderConfig } from '../../src/neural';
+import { ENCODER_WEIGHT_NAMES, encoderWindows, facemapSplit, gaborFilters, KeypointEncoder, resolveEncoderConfig, validationSplit } from '../../src/neural';
 import { Rng } from '../../src/util/random';
 import { useWasm } from '../pose/setup';
 import { pythonHas } from '../helpers/python';
@@ -194,7 +194,7 @@ describe('neural: KeypointEncoder', function () {
 
   it('same seed gives the same numbers, another seed others; fit leaves no tensors behind', async () => {
     const d = problem(3000, 3, 4, 3);
-    const cfg = { epochs: 3, nFilters: 4, kernelSize: 21, nMed: 8, nLatents: 16, evalEvery: 1 };
+    const cfg = { epochs: 3, nFilters: 4, kernelSize: 21, nMed: 8, nLatents: 16, evalEvery: 1, validationFraction: 0 };
     const before = tf.memory().numTensors;
     const a = await new KeypointEncoder(cfg).fit(d);
     const b = await new KeypointEncoder(cfg).fit(d);
@@ -210,9 +210,71 @@ describe('neural: KeypointEncoder', function () {
     assert.equal(tf.memory().numTensors, before, `tensors leaked (each encoder holds ${nVars} variables until dispose)`);
   });
 
+  it('validation split: the end of each training segment after a gap; too short segments train whole', () => {
+    const sp = facemapSplit(400);
+    const v = validationSplit(sp.train, 0.15, 3);
+    // 10 segments of 30 training samples: 23 train, 3 left out, 4 validate
+    assert.equal(v.train.length, 230);
+    assert.equal(v.validation.length, 40);
+    assert.deepEqual(Array.from(v.validation.subarray(0, 4)), [26, 27, 28, 29]);
+    assert.deepEqual(Array.from(v.train.subarray(20, 24)), [20, 21, 22, 40]);
+    for (const t of v.validation) assert.ok(!v.train.includes(t) && sp.train.includes(t));
+    assert.deepEqual(validationSplit(Int32Array.from([0, 1, 2, 3, 10, 11]), 0.25, 3), { train: Int32Array.from([0, 1, 2, 3, 10, 11]), validation: new Int32Array(0) });
+    assert.throws(() => resolveEncoderConfig({ validationFraction: 1 }), ParamError);
+    assert.throws(() => resolveEncoderConfig({ patience: 0 }), ParamError);
+  });
+
+  it('validated schedule: stops when held-out training samples stop improving and beats the fixed schedule on a short noisy recording', async () => {
+    // 2 min at 3 Hz (270 training samples); targets: a smoothed keypoint column plus 3x its SD of noise
+    const d = problem(6000, 3, 4, 7);
+    const rng = new Rng(11);
+    const { rows, cols } = d.y;
+    for (let n = 0; n < rows; n++) {
+      const f = Math.round(d.neuralTimes[n] * 50);
+      let s = 0;
+      for (let k = -10; k <= 0; k++) s += d.x.data[Math.max(0, f + k) * 3] / 11;
+      for (let j = 0; j < cols; j++) d.y.data[n * cols + j] = (j + 1) * s + 3 * Math.sqrt(1 / 11) * (j + 1) * rng.normal();
+    }
+    const base = { epochs: 60, nFilters: 4, kernelSize: 21, nMed: 16, nLatents: 32, evalEvery: 0, learningRate: 3e-3, patience: 8 };
+    const fixed = await new KeypointEncoder({ ...base, epochs: 150, validationFraction: 0 }).fit(d); // Facemap's schedule shape: lr / 10 at 50 and 100
+    const val = await new KeypointEncoder(base).fit(d);
+    const keep = await new KeypointEncoder({ ...base, refit: false }).fit(d);
+    try {
+      const tv = val.training!;
+      const v = tv.validation!;
+      console.log(`      fixed 150 epochs: test VE ${fixed.training!.testVe.toFixed(4)}; validated: best epoch ${v.bestEpoch + 1} of ${v.selectionEpochs}, lr / 10 at [${tv.annealEpochs}], test VE ${tv.testVe.toFixed(4)} (refit), ${keep.training!.testVe.toFixed(4)} (best weights kept)`);
+      assert.equal(fixed.training!.schedule, 'fixed');
+      assert.equal(fixed.history.length, 150);
+      assert.equal(tv.schedule, 'validated');
+      assert.ok(v.selectionEpochs < 60, `selection ran all ${v.selectionEpochs} epochs`);
+      assert.equal(tv.epochs, v.bestEpoch + 1);
+      assert.equal(tv.epochsRun, v.selectionEpochs + tv.epochs);
+      assert.equal(val.history.filter((e) => e.phase === 'refit').length, tv.epochs);
+      assert.ok(tv.annealEpochs.every((e) => e < tv.epochs));
+      assert.ok(tv.testVe > fixed.training!.testVe, `validated ${tv.testVe} <= fixed ${fixed.training!.testVe}`);
+      assert.ok(keep.training!.testVe > fixed.training!.testVe);
+      // refit: false keeps the weights of the best validation epoch: they give its validation VE
+      const sp = validationSplit(facemapSplit(rows).train, 0.15, 3);
+      const yv = keep.predict(d, sp.validation).data;
+      let sse = 0;
+      let sst = 0;
+      for (let j = 0; j < cols; j++) {
+        let m = 0;
+        for (const n of sp.validation) m += d.y.data[n * cols + j] / sp.validation.length;
+        sp.validation.forEach((n, k) => {
+          sse += (d.y.data[n * cols + j] - yv[k * cols + j]) ** 2;
+          sst += (d.y.data[n * cols + j] - m) ** 2;
+        });
+      }
+      assert.ok(Math.abs(1 - sse / sst - keep.training!.validation!.ve) < 1e-5);
+    } finally {
+      for (const e of [fixed, val, keep]) e.dispose();
+    }
+  });
+
   it('save/load reproduces predictions and latents; a bad folder is a FormatError', async () => {
     const d = problem(4000, 3, 2, 4);
-    const enc = await new KeypointEncoder({ epochs: 2, nFilters: 4, kernelSize: 21, nMed: 8, nLatents: 16 }).fit(d);
+    const enc = await new KeypointEncoder({ epochs: 2, nFilters: 4, kernelSize: 21, nMed: 8, nLatents: 16, validationFraction: 0 }).fit(d);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-encoder-'));
     try {
       const files = enc.save(path.join(dir, 'enc'));

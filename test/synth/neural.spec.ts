@@ -17,6 +17,8 @@ import { withH5 } from '../../src/io/hdf5';
 import {
   facemapSplit,
   fillNormalZiggurat,
+  isKeypointVisibleDrive,
+  KEYPOINT_VISIBLE_LATENTS,
   NEURAL_PRESETS,
   NeuralConfig,
   resolveNeuralConfig,
@@ -24,6 +26,7 @@ import {
   simulateNeuralInMemory,
   spatialSpreadKL,
 } from '../../src/synth/neural';
+import { simulateBehavior } from '../../src/synth/behavior';
 import { Rng } from '../../src/util/random';
 import { makeTestLatents } from '../helpers/latents';
 
@@ -240,6 +243,35 @@ describe('synth/neural', () => {
       assert.equal(paper.config.nNeurons, 50000);
       assert.equal(Math.floor((paper.behaviorSeconds - 1 / paper.cameraFps - paper.config.delayS) * paper.config.neuralFps) + 1, 10800);
       assert.deepEqual(resolveNeuralConfig({}), resolveNeuralConfig('paper'));
+    });
+
+    it('drivingLatents restricts the drive; a keypoint-visible drive saves its oracle as the keypoint-visible oracle, others NaN', async () => {
+      const beh = simulateBehavior({ nFrames: 3000 }, new Rng(1));
+      const base: Partial<NeuralConfig> = { ...NEURAL_PRESETS.tiny.config, nNeurons: 40, neuralFps: 10, blockNeurons: 16 };
+      const vis: Partial<NeuralConfig> = { ...base, drivingLatents: [...KEYPOINT_VISIBLE_LATENTS], filterTausS: [0.1, 0.5], lagsS: [0, 0.5] };
+      const sim = simulateNeuralInMemory(beh, vis, 2);
+      assert.equal(sim.featureNames.length, 5 * 2 * 2);
+      assert.ok(sim.featureNames.every((n) => KEYPOINT_VISIBLE_LATENTS.includes(n.split('|')[0])));
+      assert.equal(simulateNeuralInMemory(beh, base, 2).featureNames.length, 12 * 3 * 2);
+      assert.equal(isKeypointVisibleDrive(resolveNeuralConfig(vis), beh.names), true);
+      assert.equal(isKeypointVisibleDrive(resolveNeuralConfig(base), beh.names), false);
+      assert.equal(isKeypointVisibleDrive(resolveNeuralConfig({ ...vis, filterTausS: [1] }), beh.names), false); // 3 s of filter: beyond +-2 s
+      assert.equal(isKeypointVisibleDrive(resolveNeuralConfig({ ...vis, drivingLatents: ['pupil', 'arousal'] }), beh.names), false);
+      const dir = tmpDir();
+      const sv = await simulateNeural(beh, vis, path.join(dir, 'v.h5'), 2);
+      const sd = await simulateNeural(beh, base, path.join(dir, 'd.h5'), 2);
+      assert.equal(sv.oracleVeVisibleMean, sv.oracleVeMean);
+      assert.ok(Number.isNaN(sd.oracleVeVisibleMean));
+      await withH5(path.join(dir, 'v.h5'), (r) => {
+        assert.deepEqual(Array.from(r.read('/truth/oracle_ve_visible').data as Float32Array), Array.from(r.read('/truth/oracle_ve').data as Float32Array));
+        assert.equal(Number(r.attrs('/').keypoint_visible_drive), 1);
+      });
+      await withH5(path.join(dir, 'd.h5'), (r) => {
+        assert.ok(Array.from(r.read('/truth/oracle_ve_visible').data as Float32Array).every((v) => Number.isNaN(v)));
+        assert.equal(Number(r.attrs('/').keypoint_visible_drive), 0);
+      });
+      assert.throws(() => simulateNeuralInMemory(beh, { ...vis, drivingLatents: ['tail'] }, 2), (e) => e instanceof ParamError && e.field === 'drivingLatents');
+      assert.throws(() => resolveNeuralConfig({ drivingLatents: ['pupil', 'pupil'] }), (e) => e instanceof ParamError && e.field === 'drivingLatents');
     });
 
     it('throws ParamError naming the field for bad config, seeds and inputs', () => {
