@@ -13,8 +13,9 @@
  * video, ~20 min to encode at 256 x 256, is not needed), written as a Facemap pose file. Without
  * the video there is no motion SVD, so the SVD baselines are not part of this run.
  *
- * STEPS below is the list of timed steps; a later stage (e.g. clustering) adds its minutes by
- * appending an `EncodeStep` to it.
+ * STEPS below is the list of timed steps; the cluster analysis (clusterStep: scaled k-means of the
+ * neurons on the encoder's PCs into 100 clusters, its null, the similarity-axis order, one pass
+ * scoring every model per cluster, spread, bootstrap correlations, tables) is the last of them.
  *
  * Env: BENCH_CACHE (default $TMPDIR/facemap-ts-bench-cache), BENCH_EPOCHS (default 300),
  * BENCH_OUT (result folder, default <cache>/paper-encode-out). Progress on stderr; the last stdout
@@ -24,7 +25,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../src/engine/backend';
-import { ENCODE_STEPS, finiteMean, runEncode, type EncodeStep } from '../src/neural';
+import { withH5 } from '../src/io/hdf5';
+import { adjustedRandIndex, clusterStep, ENCODE_STEPS, finiteMean, runEncode, type EncodeStep } from '../src/neural';
 import { writePoseH5 } from '../src/pose/labels/facemap-h5';
 import { FACEMAP_KEYPOINTS } from '../src/pose/labels/types';
 import { FaceRenderer, faceStateAt } from '../src/synth/face';
@@ -32,8 +34,12 @@ import { readLatentsH5 } from '../src/synth/pose-h5';
 import { readSessionManifest, simulateSession } from '../src/synth/session';
 import { vmHwmBytes } from './memory';
 
-/** The timed steps, in order. Clustering (and anything else) goes at the end of this list. */
-const STEPS: EncodeStep[] = [...ENCODE_STEPS];
+/**
+ * The timed steps, in order: the encoding analysis, then the cluster analysis on its PCs (100
+ * clusters, per-cluster VE of every model, spread, bootstrap correlations, tables under
+ * <out>/clusters).
+ */
+const STEPS: EncodeStep[] = [...ENCODE_STEPS, clusterStep()];
 
 function log(msg: string): void {
   process.stderr.write(`[bench:neural-scale] ${msg}\n`);
@@ -118,6 +124,20 @@ async function main(): Promise<void> {
   const totalMin = (performance.now() - t0) / 60000;
   const hwm = vmHwmBytes();
   const rec = ctx.recording!;
+  const cl = ctx.clusters;
+  const planted = await withH5(path.join(s.dir, 'neural.h5'), (r) => (r.has('/truth/cluster') ? Int32Array.from(r.read('/truth/cluster').data as Int32Array) : null));
+  const ci = (c: { r: number; lo: number; hi: number; n: number }) => ({ r: +c.r.toFixed(3), ci95: [+c.lo.toFixed(3), +c.hi.toFixed(3)], n: c.n });
+  const clusters = cl
+    ? {
+        n_clusters: cl.clusters.nClusters,
+        kmeans_iterations: cl.clusters.nIter,
+        converged: cl.clusters.converged,
+        coherence_threshold: +cl.clusters.coherenceThreshold.toFixed(3),
+        n_coherent: cl.clusters.coherent.reduce((a, b) => a + b, 0),
+        ari_planted_members: planted ? +adjustedRandIndex(planted, cl.clusters.labels, (a) => a < 0).toFixed(4) : null,
+        spread_ve: Object.fromEntries(cl.analysis.models.map((m) => [m, { all: ci(cl.correlations[m]), coherent: ci(cl.correlationsCoherent[m]) }])),
+      }
+    : null;
   const result = {
     bench: 'neural-scale',
     neurons: rec.nNeurons,
@@ -131,6 +151,7 @@ async function main(): Promise<void> {
     targets: { total_le_20_min: totalMin <= 20, peak_le_8_gb: hwm === null ? null : hwm <= 8 * 2 ** 30 },
     models: ctx.models.map((m) => ({ model: m.model, input: m.input, pc_ve: +m.pcVe.toFixed(4), mean_neuron_ve: m.meanNeuronVe === null ? null : +m.meanNeuronVe.toFixed(4), normalized_ve: m.normalizedVe === null ? null : +m.normalizedVe.toFixed(1) })),
     mean_explainable: ctx.peer ? +finiteMean(ctx.peer.explainable).toFixed(4) : null,
+    clusters,
     encoder_sec_per_epoch: ctx.encoder?.training ? +ctx.encoder.training.secondsPerEpoch.toFixed(3) : null,
     backend: info.choice,
     cores: os.availableParallelism(),

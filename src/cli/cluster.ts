@@ -67,8 +67,14 @@ export const clusterCommand: Command = {
     '  --fps F            neural sampling rate, Hz, when FILE has no timestamps',
     '  --out DIR          output folder (default <FILE folder>/clusters)',
     '',
+    'Coherent clusters: coherence (mean cosine of members with their centroid) above the 0.95 quantile',
+    'of the clusters k-means cuts from a sign-flip null (neurons with the signs of their PC coordinates',
+    'flipped at random: activity without groups). The spread-VE correlation is reported over the',
+    'coherent clusters (the relation between functional groups) and over all clusters.',
+    '',
     'Writes DIR/clusters.csv (one row per cluster: cluster, size, coherence (mean cosine of members with',
-    'the centroid), ve_<model>..., spread_kl, spread_chance_kl (random sets of the same size), x_um, y_um),',
+    'the centroid), coherent (0/1), ve_<model>..., spread_kl, spread_chance_kl (random sets of the same',
+    'size), x_um, y_um),',
     'DIR/clusters.h5 (the table, neuron labels and axis positions, per-neuron VE, correlations, cluster',
     'means, the sorted raster; layout in src/neural/cluster-tables.ts), DIR/summary.json and',
     'DIR/figures.html (cluster map, VE map, spread versus VE, sorted raster beside the prediction).',
@@ -155,16 +161,20 @@ export const clusterCommand: Command = {
           if (stage === 'analysis') progress('clusters', 'neurons')(done, total);
         },
       });
-      const { clusters, analysis, correlations } = res;
+      const { clusters, analysis, correlations, correlationsCoherent } = res;
+      const coherent = clusters.coherent;
+      const nCoherent = coherent.reduce((a, b) => a + b, 0);
       const ari = planted ? adjustedRandIndex(planted, clusters.labels, (a) => a < 0) : null;
       const files = await writeClusterTables(out, {
         analysis,
         labels: clusters.labels,
         coherence: clusters.coherence,
+        coherent,
         embedding: clusters.embedding,
         isort: clusters.isort,
         correlations,
-        attrs: { seed, source: rec.file, n_pc: nPC },
+        correlationsCoherent,
+        attrs: { seed, source: rec.file, n_pc: nPC, coherence_threshold: clusters.coherenceThreshold },
       });
       const summary = {
         neural: rec.file,
@@ -177,6 +187,8 @@ export const clusterCommand: Command = {
         clusteredOn: clusterOnEncoding ? 'encoding PCs (/pca/U, /pca/S)' : `top ${pca?.U.cols} PCs of the normalised activity`,
         kmeansIterations: clusters.nIter,
         converged: clusters.converged,
+        coherenceThreshold: clusters.coherenceThreshold,
+        nCoherent,
         binUm,
         seed,
         models: analysis.models.map((m) => ({
@@ -184,6 +196,7 @@ export const clusterCommand: Command = {
           meanClusterVe: finiteMean(analysis.clusterVe[m]),
           meanNeuronVe: finiteMean(analysis.neuronVe[m]),
           spreadVsVe: correlations[m] ?? null,
+          spreadVsVeCoherent: correlationsCoherent[m] ?? null,
         })),
         adjustedRandIndexPlantedMembers: ari,
       };
@@ -194,15 +207,16 @@ export const clusterCommand: Command = {
       files.push(summaryFile, htmlFile);
 
       process.stdout.write(`${nClusters} clusters of ${rec.nNeurons} neurons (${clusters.nIter} k-means iterations${clusters.converged ? '' : ', not converged'}); ${split.test.length} test samples\n`);
+      process.stdout.write(`${nCoherent} coherent clusters (coherence > ${clusters.coherenceThreshold.toFixed(3)}, the sign-flip null's ${clusters.config.nullQuantile} quantile)\n`);
       if (ari !== null) process.stdout.write(`adjusted Rand index against the planted clusters (planted members only): ${ari.toFixed(3)}\n`);
       if (analysis.models.length) {
         const w = Math.max(5, ...analysis.models.map((m) => m.length));
-        process.stdout.write(`${'model'.padEnd(w)}  mean cluster VE  mean neuron VE  spread-VE r [${Math.round(100 * 0.95)}% CI]\n`);
+        process.stdout.write(`${'model'.padEnd(w)}  mean cluster VE  mean neuron VE  spread-VE r [95% CI]: coherent clusters  all clusters\n`);
+        const fmt = (c: { r: number; lo: number; hi: number } | null) => (c ? `${c.r.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]` : '-');
         for (const m of summary.models) {
-          const c = m.spreadVsVe;
           process.stdout.write(
             `${m.name.padEnd(w)}  ${m.meanClusterVe.toFixed(3).padStart(15)}  ${m.meanNeuronVe.toFixed(3).padStart(14)}  ` +
-              `${c ? `${c.r.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]` : '-'}\n`,
+              `${fmt(m.spreadVsVeCoherent).padStart(39)}  ${fmt(m.spreadVsVe)}\n`,
           );
         }
       } else process.stdout.write('no model given (--encoding, --keypoints or --truth): clusters and spread only\n');
@@ -216,14 +230,15 @@ export const clusterCommand: Command = {
 
 /** A standalone HTML page of the cluster figures (plotly inlined once). */
 function figuresPage(res: Awaited<ReturnType<typeof clusterRecording>>, positions: Float32Array | undefined, file: string): string {
-  const { clusters, analysis, correlations } = res;
+  const { clusters, analysis, correlationsCoherent } = res;
+  const coherent = clusters.coherent;
   const figs: Figure[] = [];
   const first = analysis.models[0];
   if (positions) {
     figs.push(clusterMapFigure(positions, clusters.labels));
     if (first) figs.push(varianceMapFigure(positions, analysis.neuronVe[first], { title: `Variance explained per neuron (${first}, test samples)` }));
     for (const m of analysis.models) {
-      if (analysis.spread) figs.push(spreadVeFigure(analysis.clusterVe[m], analysis.spread, analysis.sizes, { model: m, correlation: correlations[m] }));
+      if (analysis.spread) figs.push(spreadVeFigure(analysis.clusterVe[m], analysis.spread, analysis.sizes, { model: m, correlation: correlationsCoherent[m], coherent }));
     }
   }
   const r = analysis.raster;

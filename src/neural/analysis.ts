@@ -16,6 +16,7 @@ import { openH5 } from '../io/hdf5';
 import { readNpy, toFloat64 } from '../io/npy';
 import { Split } from '../synth/splits';
 import { behaviorFeatures, runLinearBaseline } from './baselines';
+import type { ClusterRecordingResult } from './cluster-run';
 import { cameraTimes, facemapSplit } from './align';
 import { EncoderConfig, KeypointEncoder } from './encoder';
 import { explainableVariance, neuronVarianceExplained, PeerPrediction, varianceExplained } from './metrics';
@@ -85,7 +86,9 @@ export interface EncodeContext {
   results: (ScoredModel & { Yhat?: Matrix })[];
   models: ModelRow[];
   neurons: NeuronRow[];
-  /** Files written by the 'tables' step. */
+  /** Clusters and their per-cluster numbers, from the 'clusters' step (clusterStep). */
+  clusters?: ClusterRecordingResult;
+  /** Files written by the 'tables' step (and later steps). */
   files: string[];
   notes: string[];
 }

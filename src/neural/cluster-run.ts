@@ -3,10 +3,13 @@
  * VE by each model on the test samples, spread, spread-versus-VE correlations with bootstrap
  * intervals, and the sorted raster. What `facemap-ts cluster` and notebooks call.
  */
+import * as path from 'node:path';
 import { Matrix } from '../engine/linalg';
-import { ShapeError } from '../errors';
+import { ParamError, ShapeError } from '../errors';
 import { Split } from '../synth/splits';
-import { analyzeClusters, bootstrapCorrelation, ClusterAnalysis, CorrelationCI, ModelPrediction } from './cluster-analysis';
+import type { EncodeContext, EncodeStep } from './analysis';
+import { analyzeClusters, bootstrapCorrelation, ClusterAnalysis, CorrelationCI, ModelPrediction, pcPrediction } from './cluster-analysis';
+import { writeClusterTables } from './cluster-tables';
 import { ClusterConfig, NeuronClusters, pcScores } from './clusters';
 import { NeuralPCA, NormStats } from './pca';
 import { ActivitySource } from './source';
@@ -62,8 +65,14 @@ export interface ClusterRecordingOptions {
 export interface ClusterRecordingResult {
   clusters: NeuronClusters;
   analysis: ClusterAnalysis;
-  /** Per model name: correlation of spread and cluster VE (empty without positions). */
+  /** Per model name: correlation of spread and cluster VE over all clusters (empty without positions). */
   correlations: Record<string, CorrelationCI>;
+  /**
+   * Per model name: the same over the coherent clusters only ({@link NeuronClusters.coherent}:
+   * coherence above that of clusters cut from a population without clusters), bootstrap over
+   * those clusters. The number to report for "strongly driven clusters are spread".
+   */
+  correlationsCoherent: Record<string, CorrelationCI>;
 }
 
 /**
@@ -98,15 +107,94 @@ export async function clusterRecording(src: ActivitySource, opts: ClusterRecordi
     onProgress: (d, t) => opts.onProgress?.('analysis', d, t),
   });
   const correlations: Record<string, CorrelationCI> = {};
+  const correlationsCoherent: Record<string, CorrelationCI> = {};
   if (analysis.spread) {
+    const coherent = clusters.coherent;
+    const spreadCoherent = Float32Array.from(analysis.spread, (v, c) => (coherent[c] ? v : NaN));
+    const boot = { nBoot: opts.nBoot, level: opts.level, method: opts.method, seed: clusters.config.seed };
     for (const m of analysis.models) {
-      correlations[m] = bootstrapCorrelation(analysis.spread, analysis.clusterVe[m], {
-        nBoot: opts.nBoot,
-        level: opts.level,
-        method: opts.method,
-        seed: clusters.config.seed,
-      });
+      correlations[m] = bootstrapCorrelation(analysis.spread, analysis.clusterVe[m], boot);
+      correlationsCoherent[m] = bootstrapCorrelation(spreadCoherent, analysis.clusterVe[m], boot);
     }
   }
-  return { clusters, analysis, correlations };
+  return { clusters, analysis, correlations, correlationsCoherent };
+}
+
+/** Options of {@link clusterStep}. */
+export interface ClusterStepOptions {
+  /** Clustering settings (default 100 clusters, seed 0). */
+  config?: Partial<ClusterConfig>;
+  /** Bootstrap resamples of the correlation intervals (default 10,000). */
+  nBoot?: number;
+  binUm?: number;
+  /** Subfolder of the encode output for clusters.csv / clusters.h5 (default 'clusters'). */
+  subdir?: string;
+}
+
+/**
+ * A step of the encoding analysis ({@link runEncode}) that clusters the neurons on the PCs the
+ * encoder was fitted to (no new PCA), scores every model of the run that predicts PCs or neurons
+ * per cluster, and writes the cluster tables into `<out>/<subdir>` (when the run has an output
+ * folder). Put it after the models (e.g. `[...ENCODE_STEPS, clusterStep()]`); the result is in
+ * `ctx.clusters`.
+ */
+export function clusterStep(opts: ClusterStepOptions = {}): EncodeStep {
+  return {
+    name: 'clusters',
+    async run(ctx: EncodeContext) {
+      const { recording: rec, pca, split } = ctx;
+      if (!rec || !pca || !split) throw new ParamError('steps', 'clusters', "the 'read' and 'pca' steps to run first");
+      const N = rec.nNeurons;
+      const k = pca.U.cols;
+      const predictions: ModelPrediction[] = [];
+      for (const r of ctx.results) {
+        const Y = r.Yhat;
+        if (!Y) continue;
+        const name = r.model === 'keypoint network' ? r.model : `${r.model} ${r.input}`;
+        if (Y.cols === k) predictions.push(pcPrediction(name, Y, pca.U));
+        else if (Y.cols === N) {
+          // n_test x N predicted neurons: blocks of rows of its transpose.
+          const n = Y.rows;
+          predictions.push({
+            name,
+            neurons(i0, i1) {
+              const out = new Float32Array((i1 - i0) * n);
+              for (let i = i0; i < i1; i++) for (let t = 0; t < n; t++) out[(i - i0) * n + t] = Y.data[t * N + i];
+              return out;
+            },
+          });
+        }
+      }
+      const report = ctx.options.onProgress;
+      const res = await clusterRecording(rec.activity, {
+        config: { seed: ctx.options.seed ?? 0, ...opts.config },
+        split,
+        pca,
+        predictions,
+        stats: pca.stats,
+        positions: rec.positions,
+        binUm: opts.binUm,
+        nBoot: opts.nBoot,
+        onProgress: (stage, done, total) => report?.(`clusters (${stage})`, done, total, stage === 'analysis' ? 'neurons' : 'iterations'),
+      });
+      ctx.clusters = res;
+      const out = ctx.options.out;
+      if (out) {
+        const c = res.clusters;
+        ctx.files.push(
+          ...(await writeClusterTables(path.join(out, opts.subdir ?? 'clusters'), {
+            analysis: res.analysis,
+            labels: c.labels,
+            coherence: c.coherence,
+            coherent: c.coherent,
+            embedding: c.embedding,
+            isort: c.isort,
+            correlations: res.correlations,
+            correlationsCoherent: res.correlationsCoherent,
+            attrs: { seed: c.config.seed, source: rec.file, n_pc: k },
+          })),
+        );
+      }
+    },
+  };
 }

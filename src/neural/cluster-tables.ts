@@ -4,15 +4,16 @@
  *
  * `clusters.h5` layout (C clusters, N neurons, n scored samples; `<m>` = {@link modelKey} of a
  * model name):
- * - `/clusters/<column>`     one 1-D dataset (C) per column of clusters.csv (cluster and size int32,
+ * - `/clusters/<column>`     one 1-D dataset (C) per column of clusters.csv (cluster, size, coherent int32,
  *                            the rest float64); group attrs
  *                            `columns` (JSON list, the CSV's order) and `models` (JSON list of
  *                            model names, in the order of the `ve_<m>` columns)
  * - `/neurons/cluster`       int32 N (-1: in no cluster); `/neurons/embedding` float32 N (position
  *                            on the similarity axis) and `/neurons/isort` int32 N when known;
  *                            `/neurons/ve/<m>` float32 N, each neuron's VE on the scored samples
- * - `/correlation/<m>`       float64 [r, lo, hi] of spread vs cluster VE; attrs method, level, n,
- *                            n_boot, seed
+ * - `/correlation/<m>`       float64 [r, lo, hi] of spread vs cluster VE over all clusters; attrs
+ *                            method, level, n, n_boot, seed
+ * - `/correlation_coherent/<m>` the same over the coherent clusters (the `coherent` column)
  * - `/time_index`            int32 n, the scored samples (the split's test samples)
  * - `/cluster_mean/activity` float32 C x n; `/cluster_mean/predicted/<m>` float32 C x n
  * - `/raster/activity`       float32 rows x cols; `/raster/predicted/<m>`; `/raster/row_bounds`,
@@ -32,16 +33,18 @@ export function modelKey(name: string): string {
 }
 
 /**
- * One row per cluster: cluster, size, [coherence,] ve_<model>..., spread_kl, spread_chance_kl
- * (random sets of the same size), x_um, y_um (NaN where unknown). `coherence` (C, e.g.
- * NeuronClusters.coherence) adds that column.
+ * One row per cluster: cluster, size, [coherence, [coherent,]] ve_<model>..., spread_kl,
+ * spread_chance_kl (random sets of the same size), x_um, y_um (NaN where unknown). `coherence`
+ * (C, e.g. NeuronClusters.coherence) adds that column, `coherent` (C flags, NeuronClusters.coherent)
+ * a 0/1 column.
  */
-export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>): Record<string, number>[] {
+export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>, coherent?: ArrayLike<number>): Record<string, number>[] {
   const keys = a.models.map(modelKey);
   if (new Set(keys).size !== keys.length) throw new ParamError('models', a.models, 'names that stay distinct as column names');
   return Array.from({ length: a.nClusters }, (_, c) => {
     const row: Record<string, number> = { cluster: c, size: a.sizes[c] };
     if (coherence) row.coherence = coherence[c];
+    if (coherent) row.coherent = coherent[c] ? 1 : 0;
     a.models.forEach((m, j) => (row[`ve_${keys[j]}`] = a.clusterVe[m][c]));
     row.spread_kl = a.spread ? a.spread[c] : NaN;
     row.spread_chance_kl = a.spreadChance ? a.spreadChance[c] : NaN;
@@ -57,10 +60,14 @@ export interface ClusterTableInput {
   labels: Int32Array;
   /** C mean cosine of members with their centroid (NeuronClusters.coherence): adds a `coherence` column. */
   coherence?: Float32Array;
+  /** C flags (NeuronClusters.coherent): adds a 0/1 `coherent` column. */
+  coherent?: Uint8Array;
   embedding?: Float32Array;
   isort?: Int32Array;
   /** Spread-vs-VE correlation per model name. */
   correlations?: Record<string, CorrelationCI>;
+  /** The same over the coherent clusters. */
+  correlationsCoherent?: Record<string, CorrelationCI>;
   /** Extra root attributes (numbers or strings), e.g. seed, source file. */
   attrs?: Record<string, string | number>;
 }
@@ -70,7 +77,7 @@ export async function writeClusterTables(dir: string, t: ClusterTableInput): Pro
   if (typeof dir !== 'string' || !dir) throw new ParamError('dir', dir, 'a folder path');
   const a = t.analysis;
   fs.mkdirSync(dir, { recursive: true });
-  const rows = clusterRows(a, t.coherence);
+  const rows = clusterRows(a, t.coherence, t.coherent);
   const columns = Object.keys(rows[0]);
   const csv = path.join(dir, 'clusters.csv');
   writeCsv(csv, rows);
@@ -83,7 +90,7 @@ export async function writeClusterTables(dir: string, t: ClusterTableInput): Pro
     w.setAttr('/', 'bin_um', a.binUm);
     for (const [k, v] of Object.entries(t.attrs ?? {})) w.setAttr('/', k, v);
     for (const col of columns) {
-      const data = col === 'cluster' || col === 'size' ? Int32Array.from(rows, (r) => r[col]) : Float64Array.from(rows, (r) => r[col]);
+      const data = col === 'cluster' || col === 'size' || col === 'coherent' ? Int32Array.from(rows, (r) => r[col]) : Float64Array.from(rows, (r) => r[col]);
       w.writeDataset(`/clusters/${col}`, data, [C]);
     }
     w.setAttr('/clusters', 'columns', JSON.stringify(columns));
@@ -92,14 +99,16 @@ export async function writeClusterTables(dir: string, t: ClusterTableInput): Pro
     if (t.embedding) w.writeDataset('/neurons/embedding', t.embedding, [t.embedding.length]);
     if (t.isort) w.writeDataset('/neurons/isort', t.isort, [t.isort.length]);
     for (const m of a.models) w.writeDataset(`/neurons/ve/${modelKey(m)}`, a.neuronVe[m], [a.nNeurons]);
-    for (const [m, c] of Object.entries(t.correlations ?? {})) {
-      const p = `/correlation/${modelKey(m)}`;
-      w.writeDataset(p, Float64Array.of(c.r, c.lo, c.hi), [3]);
-      w.setAttr(p, 'method', c.method);
-      w.setAttr(p, 'level', c.level);
-      w.setAttr(p, 'n', c.n);
-      w.setAttr(p, 'n_boot', c.nBoot);
-      w.setAttr(p, 'seed', c.seed);
+    for (const [group, corr] of [['correlation', t.correlations], ['correlation_coherent', t.correlationsCoherent]] as const) {
+      for (const [m, c] of Object.entries(corr ?? {})) {
+        const p = `/${group}/${modelKey(m)}`;
+        w.writeDataset(p, Float64Array.of(c.r, c.lo, c.hi), [3]);
+        w.setAttr(p, 'method', c.method);
+        w.setAttr(p, 'level', c.level);
+        w.setAttr(p, 'n', c.n);
+        w.setAttr(p, 'n_boot', c.nBoot);
+        w.setAttr(p, 'seed', c.seed);
+      }
     }
     w.writeDataset('/time_index', a.timeIdx, [n]);
     w.writeDataset('/cluster_mean/activity', a.meanActivity.data, [C, n]);

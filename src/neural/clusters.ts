@@ -21,6 +21,14 @@
  *    like the previous cluster first; a missing neighbour counts 0), so that rasters run smoothly
  *    across cluster borders; the neuron's position on the axis is
  *    p - 0.5 + (rank + 0.5) / size, in [-0.5, C - 0.5).
+ * 5. Coherent clusters: a cluster's coherence is the mean cosine of its members with its
+ *    centroid. k-means cuts every population into C pieces, also neurons that form no group (a
+ *    continuum of unrelated activity); such pieces have a spread and a VE, but they are not
+ *    functional groups. The sign-flip null ({@link nullCoherence}: a subset of neurons with the
+ *    signs of their PC coordinates flipped at random, clustered the same way) gives the coherence
+ *    of pieces cut from activity without groups; a cluster is `coherent` when its coherence
+ *    exceeds the null clusters' `nullQuantile` quantile (default 0.95). One more k-means run on
+ *    `nullNeurons` (default 20,000) neurons.
  *
  * Memory: the PCA streams the activity (see {@link neuralPCA}); clustering holds N x k features
  * and an N x C similarity (float32): ~45 MB for N = 50,000, k = 128, C = 100.
@@ -52,9 +60,17 @@ export interface ClusterConfig {
   seed: number;
   /** Neurons per block when streaming activity (default ~16 MB of float32 a block). */
   blockNeurons?: number;
+  /**
+   * Neurons drawn for the sign-flip null that sets the coherence threshold
+   * ({@link nullCoherence}; default 20,000, capped at the number of neurons; 0 = no null, every
+   * cluster counts as coherent).
+   */
+  nullNeurons: number;
+  /** Quantile of the null clusters' coherence a cluster must exceed to count as coherent (default 0.95, in (0, 1]). */
+  nullQuantile: number;
 }
 
-export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 200, tol: 1e-3, localTrials: 0, seed: 0 });
+export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 200, tol: 1e-3, localTrials: 0, seed: 0, nullNeurons: 20000, nullQuantile: 0.95 });
 
 /** Full validated configuration; ParamError naming the first bad field. */
 export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -70,6 +86,8 @@ export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): Clus
   if (!(c.tol >= 0 && c.tol < 1)) throw new ParamError('tol', c.tol, 'a number in [0, 1)');
   if (!Number.isInteger(c.seed)) throw new ParamError('seed', c.seed, 'an integer');
   if (c.blockNeurons !== undefined) int('blockNeurons', 1);
+  int('nullNeurons', 0);
+  if (!(c.nullQuantile > 0 && c.nullQuantile <= 1)) throw new ParamError('nullQuantile', c.nullQuantile, 'a number in (0, 1]');
   return c;
 }
 
@@ -94,6 +112,8 @@ interface Fitted {
   fit: Float32Array;
   nIter: number;
   converged: boolean;
+  /** Sorted coherence of the null clusters (empty without a null). */
+  nullCoherence: Float32Array;
   /** T x k time basis mapping normalised activity to features (null when fitted from scores). */
   basis: Matrix | null;
   pca: NeuralPCA | null;
@@ -184,6 +204,63 @@ function kmeansPlusPlus(X: Matrix, C: number, trials: number, rng: Rng): Matrix 
     for (let i = 0; i < N; i++) dist[i] = Math.min(dist[i], Math.max(0, 1 - P.data[i * cands.length + best]));
   }
   return matrix(C, k, centres);
+}
+
+/** Per-cluster mean of `fit` (the cosine with the centroid) over the members; NaN for an empty cluster. */
+export function clusterCoherence(labels: Int32Array, fit: Float32Array, nClusters: number): Float32Array {
+  const out = new Float32Array(nClusters);
+  const n = new Int32Array(nClusters);
+  for (let i = 0; i < labels.length; i++) {
+    out[labels[i]] += fit[i];
+    n[labels[i]]++;
+  }
+  for (let c = 0; c < nClusters; c++) out[c] = n[c] ? out[c] / n[c] : NaN;
+  return out;
+}
+
+/** Options of {@link nullCoherence}. */
+export interface NullCoherenceOptions {
+  /** Neurons drawn for the null population (default min(N, 20,000), without replacement); coherence depends on the number of clusters, hardly on neurons per cluster. */
+  nNeurons?: number;
+  seed?: number;
+  maxIter?: number;
+  tol?: number;
+  localTrials?: number;
+}
+
+/**
+ * The coherence k-means finds in a population without clusters: a sign-flip null. Each neuron of
+ * a random subset keeps the magnitude of its feature on every PC (how strongly it loads on each
+ * PC: which activity patterns it takes part in, and the non-Gaussian spread of those profiles
+ * over neurons), but the sign of each coordinate is flipped at random, independently per neuron
+ * and PC. That destroys what makes a cluster, neurons pointing the same way in PC space, while
+ * keeping everything else; the null population is then clustered like the data (scaled k-means,
+ * same number of clusters). Returns the coherence (mean cosine of members with their centroid) of
+ * each null cluster, sorted ascending (empty clusters left out). A fitted cluster more coherent
+ * than (nearly) all of these is a group of neurons that share activity, not a piece that k-means
+ * cut out of unstructured activity. (A Gaussian null with the population's PC spectrum, as in
+ * SigClust, was tried first: on the simulated `paper` session its clusters were less coherent
+ * than the clusters k-means cut from the simulator's unclustered neurons, so it called those
+ * coherent; the sign-flip null keeps the neurons' own loading profiles and does not.)
+ * @param X N x k features, unit rows ({@link normalizeRows} of the PC scores).
+ */
+export function nullCoherence(X: Matrix, nClusters: number, opts: NullCoherenceOptions = {}): Float32Array {
+  const { rows: N, cols: k } = X;
+  const n = opts.nNeurons ?? Math.min(N, 20000);
+  if (!Number.isInteger(n) || n < nClusters || n > N) throw new ParamError('nullNeurons', n, `an integer in [nClusters (${nClusters}), ${N} (the number of neurons)]`);
+  const rng = new Rng((opts.seed ?? 0) ^ 0x5eed);
+  const perm = Int32Array.from({ length: N }, (_, i) => i);
+  const Z = matrix(n, k);
+  for (let q = 0; q < n; q++) {
+    const j = q + rng.int(N - q);
+    [perm[q], perm[j]] = [perm[j], perm[q]];
+    const o = perm[q] * k;
+    for (let f = 0; f < k; f++) Z.data[q * k + f] = rng.uniform() < 0.5 ? -X.data[o + f] : X.data[o + f];
+  }
+  const km = scaledKMeans(Z, nClusters, { seed: opts.seed, maxIter: opts.maxIter, tol: opts.tol, localTrials: opts.localTrials });
+  return clusterCoherence(km.labels, km.fit, nClusters)
+    .filter((v) => Number.isFinite(v))
+    .sort();
 }
 
 /** Result of {@link scaledKMeans}. `converged`: at most tol x N neurons changed cluster in the last iteration. */
@@ -429,10 +506,27 @@ export class NeuronClusters {
   /** C mean cosine of the members with their centroid: how coherent each cluster's activity is (NaN when empty). */
   get coherence(): Float32Array {
     const { labels, fit, sizes } = this.s;
-    const out = new Float32Array(sizes.length);
-    for (let i = 0; i < labels.length; i++) out[labels[i]] += fit[i];
-    for (let c = 0; c < out.length; c++) out[c] = sizes[c] ? out[c] / sizes[c] : NaN;
-    return out;
+    return clusterCoherence(labels, fit, sizes.length);
+  }
+  /** Sorted coherence of the clusters of the structureless null population ({@link nullCoherence}); empty when `nullNeurons` is 0. */
+  get coherenceNull(): Float32Array {
+    return this.s.nullCoherence;
+  }
+  /** The `nullQuantile` quantile of {@link coherenceNull} (-Infinity without a null). */
+  get coherenceThreshold(): number {
+    const z = this.s.nullCoherence;
+    if (!z.length) return -Infinity;
+    return z[Math.min(z.length - 1, Math.ceil(this.config.nullQuantile * z.length) - 1)];
+  }
+  /**
+   * C flags, 1 for a coherent cluster: its coherence exceeds {@link coherenceThreshold}, i.e. its
+   * members share more activity than the clusters k-means cuts out of a population without
+   * clusters. Incoherent clusters are arbitrary pieces of unstructured activity: their spatial
+   * spread is that of whatever neurons fell together, not of a functional group.
+   */
+  get coherent(): Uint8Array {
+    const th = this.coherenceThreshold;
+    return Uint8Array.from(this.coherence, (v) => (v > th ? 1 : 0));
   }
   /** k-means iterations run, and whether assignments stopped changing. */
   get nIter(): number {
@@ -478,6 +572,11 @@ export class NeuronClusters {
     if (c.nClusters > scores.rows) throw new ParamError('nClusters', c.nClusters, `an integer in [1, ${scores.rows}] (the number of neurons)`);
     const X = normalizeRows(scores);
     const km = scaledKMeans(X, c.nClusters, { maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials, seed: c.seed, onIteration: opts.onIteration });
+    let nullCoh: Float32Array = new Float32Array(0);
+    if (c.nullNeurons > 0) {
+      const nNull = Math.max(c.nClusters, Math.min(scores.rows, c.nullNeurons));
+      nullCoh = nullCoherence(X, c.nClusters, { nNeurons: nNull, seed: c.seed, maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials });
+    }
     const C = c.nClusters;
     const k = X.cols;
     const raw = matmul(km.centroids, km.centroids, { transposeB: true });
@@ -500,6 +599,7 @@ export class NeuronClusters {
       fit: km.fit,
       nIter: km.nIter,
       converged: km.converged,
+      nullCoherence: nullCoh,
       basis: null,
       pca: null,
     };

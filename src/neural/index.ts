@@ -88,6 +88,9 @@ export {
   normalizeRows,
   pcScores,
   adjustedRandIndex,
+  clusterCoherence,
+  nullCoherence,
+  type NullCoherenceOptions,
   type ClusterConfig,
   type ClusterAssignment,
   type ScaledKMeansResult,
@@ -110,4 +113,4 @@ export {
 } from './cluster-analysis';
 export { clusterRows, writeClusterTables, modelKey, type ClusterTableInput } from './cluster-tables';
 export { readEncodingFolder, writeEncodingFolder, type EncodingFolder, type EncodingFolderInput } from './encoding-io';
-export { clusterRecording, withReadProgress, PCA_PASSES, type ClusterRecordingOptions, type ClusterRecordingResult } from './cluster-run';
+export { clusterRecording, clusterStep, withReadProgress, PCA_PASSES, type ClusterRecordingOptions, type ClusterRecordingResult, type ClusterStepOptions } from './cluster-run';

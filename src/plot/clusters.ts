@@ -102,33 +102,39 @@ export interface SpreadVeOptions {
   title?: string;
   /** Model name for the axis title. */
   model?: string;
-  /** Correlation to print in the title, e.g. from bootstrapCorrelation. */
+  /** Correlation to print in the title, e.g. from bootstrapCorrelation (over the coherent clusters when `coherent` is given). */
   correlation?: { r: number; lo: number; hi: number; level: number; method?: string };
+  /** C flags (NeuronClusters.coherent): incoherent clusters are drawn as grey rings, a trace of their own. */
+  coherent?: ArrayLike<number>;
 }
 
 /**
  * Spatial spread (KL divergence; lower = more spread) against the VE of each cluster's mean
- * activity; marker area grows with cluster size, colour is the cluster id.
+ * activity; marker area grows with cluster size, colour is the cluster id; with `coherent`,
+ * incoherent clusters are grey rings.
  * @param ve C values; @param spread C values; @param sizes C cluster sizes.
  */
 export function spreadVeFigure(ve: ArrayLike<number>, spread: ArrayLike<number>, sizes: ArrayLike<number>, opts: SpreadVeOptions = {}): Figure {
   const C = ve.length;
   if (spread.length !== C || sizes.length !== C) throw new ShapeError(`${C} VE values, ${spread.length} spreads, ${sizes.length} sizes: expected one each per cluster`);
-  const idx = Array.from({ length: C }, (_, c) => c).filter((c) => Number.isFinite(ve[c]) && Number.isFinite(spread[c]));
+  if (opts.coherent && opts.coherent.length !== C) throw new ShapeError(`${opts.coherent.length} coherence flags for ${C} clusters`);
+  const finite = Array.from({ length: C }, (_, c) => c).filter((c) => Number.isFinite(ve[c]) && Number.isFinite(spread[c]));
   let maxSize = 1;
-  for (const c of idx) maxSize = Math.max(maxSize, sizes[c]);
+  for (const c of finite) maxSize = Math.max(maxSize, sizes[c]);
   const r = opts.correlation;
-  const stat = r && Number.isFinite(r.r) ? ` (${r.method === 'spearman' ? 'Spearman ' : ''}r = ${r.r.toFixed(2)}, ${Math.round(100 * r.level)}% CI [${r.lo.toFixed(2)}, ${r.hi.toFixed(2)}])` : '';
-  return {
-    data: [
-      {
-        type: 'scatter',
-        mode: 'markers',
-        x: idx.map((c) => round(ve[c], 4)),
-        y: idx.map((c) => round(spread[c], 4)),
-        text: idx.map((c) => `cluster ${c}: ${sizes[c]} neurons`),
-        hoverinfo: 'text+x+y',
-        marker: {
+  const over = opts.coherent ? 'coherent clusters: ' : '';
+  const stat = r && Number.isFinite(r.r) ? ` (${over}${r.method === 'spearman' ? 'Spearman ' : ''}r = ${r.r.toFixed(2)}, ${Math.round(100 * r.level)}% CI [${r.lo.toFixed(2)}, ${r.hi.toFixed(2)}])` : '';
+  const trace = (idx: number[], name: string, ring: boolean) => ({
+    type: 'scatter',
+    mode: 'markers',
+    name,
+    x: idx.map((c) => round(ve[c], 4)),
+    y: idx.map((c) => round(spread[c], 4)),
+    text: idx.map((c) => `cluster ${c}: ${sizes[c]} neurons${ring ? ' (incoherent)' : ''}`),
+    hoverinfo: 'text+x+y',
+    marker: ring
+      ? { size: idx.map((c) => 6 + 18 * Math.sqrt(sizes[c] / maxSize)), color: 'rgba(0,0,0,0)', line: { width: 1, color: '#888' } }
+      : {
           size: idx.map((c) => 6 + 18 * Math.sqrt(sizes[c] / maxSize)),
           color: idx,
           colorscale: 'Jet',
@@ -137,8 +143,13 @@ export function spreadVeFigure(ve: ArrayLike<number>, spread: ArrayLike<number>,
           line: { width: 0.5, color: '#333' },
           opacity: 0.85,
         },
-      },
-    ],
+  });
+  const flags = opts.coherent;
+  const data = flags
+    ? [trace(finite.filter((c) => flags[c]), 'coherent', false), trace(finite.filter((c) => !flags[c]), 'incoherent', true)]
+    : [trace(finite, 'clusters', false)];
+  return {
+    data,
     layout: {
       title: { text: `${opts.title ?? 'Spread versus variance explained'}${stat}` },
       xaxis: { title: { text: `VE of cluster mean${opts.model ? ` (${opts.model})` : ''}` } },

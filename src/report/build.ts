@@ -307,13 +307,23 @@ const clusterCollector: ReportCollector = async ({ root, files }) => {
     const veCols = Object.keys(rows[0]).filter((k) => k.startsWith('ve_'));
     const blocks: ReportBlock[] = [];
     const summaryFile = path.join(dir, 'summary.json');
-    let summary: { models?: { name: string; meanClusterVe: number; spreadVsVe?: { r: number; lo: number; hi: number } }[]; adjustedRandIndex?: number } = {};
+    type Corr = { r: number; lo: number; hi: number };
+    let summary: { models?: { name: string; meanClusterVe: number; spreadVsVe?: Corr; spreadVsVeCoherent?: Corr | null }[]; adjustedRandIndex?: number } = {};
     if (files.includes(summaryFile)) summary = JSON.parse(fs.readFileSync(path.join(root, summaryFile), 'utf8')) as typeof summary;
     if (summary.models?.length) {
       blocks.push({
         kind: 'table',
-        caption: `Per model: mean VE of the clusters' mean activity and the correlation of spread (KL) with VE, 95% bootstrap interval over clusters${summary.adjustedRandIndex !== undefined ? `; adjusted Rand index vs planted clusters ${Number(summary.adjustedRandIndex).toFixed(3)}` : ''}`,
-        rows: summary.models.map((m) => ({ model: m.name, 'mean cluster VE': m.meanClusterVe, 'spread-VE r': m.spreadVsVe?.r ?? NaN, 'CI low': m.spreadVsVe?.lo ?? NaN, 'CI high': m.spreadVsVe?.hi ?? NaN })),
+        caption: `Per model: mean VE of the clusters' mean activity and the correlation of spread (KL) with VE, 95% bootstrap interval over clusters, over the coherent clusters (coherence above a sign-flip null) and over all${summary.adjustedRandIndex !== undefined ? `; adjusted Rand index vs planted clusters ${Number(summary.adjustedRandIndex).toFixed(3)}` : ''}`,
+        rows: summary.models.map((m) => ({
+          model: m.name,
+          'mean cluster VE': m.meanClusterVe,
+          'spread-VE r (coherent)': m.spreadVsVeCoherent?.r ?? NaN,
+          'CI low (coherent)': m.spreadVsVeCoherent?.lo ?? NaN,
+          'CI high (coherent)': m.spreadVsVeCoherent?.hi ?? NaN,
+          'spread-VE r (all)': m.spreadVsVe?.r ?? NaN,
+          'CI low (all)': m.spreadVsVe?.lo ?? NaN,
+          'CI high (all)': m.spreadVsVe?.hi ?? NaN,
+        })),
       });
     }
     if (veCols.length) {
@@ -327,7 +337,14 @@ const clusterCollector: ReportCollector = async ({ root, files }) => {
           rows.map((r) => Number(r[col])),
           rows.map((r) => Number(r.spread_kl)),
           rows.map((r) => Number(r.size)),
-          model?.spreadVsVe ? { model: col.slice(3), correlation: { ...model.spreadVsVe, level: 0.95 } } : { model: col.slice(3) },
+          {
+            model: col.slice(3),
+            ...('coherent' in rows[0] ? { coherent: rows.map((r) => Number(r.coherent)) } : {}),
+            ...(() => {
+              const c = 'coherent' in rows[0] ? model?.spreadVsVeCoherent : model?.spreadVsVe;
+              return c ? { correlation: { ...c, level: 0.95 } } : {};
+            })(),
+          },
         ),
       });
     }

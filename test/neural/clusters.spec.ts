@@ -12,12 +12,15 @@
  *   clusters of their own instead of diluting planted ones):
  *   - adjusted Rand index >= 0.8 over planted members (background neurons are clustered but left
  *     out of the index: they have no planted cluster to agree with);
- *   - the planted relation (strongly driven clusters are spread out) is asserted on the fitted
- *     clusters made mostly of planted members: the spread (KL) correlates negatively with the VE of
- *     the cluster mean by ridge regression from the planted features, 95% bootstrap interval
- *     below 0. Clusters made mostly of background neurons are weakly driven yet uniformly spread
- *     by the simulator's construction, against the relation, so the all-cluster correlation is
- *     only logged. Why 5,000 neurons: the discrete KL of a cluster of n neurons over B bins has a
+ *   - the planted relation (strongly driven clusters are spread out) is recovered without the
+ *     truth, over the coherent clusters (coherence above the 0.95 quantile of the sign-flip null,
+ *     NeuronClusters.coherent): the spread (KL) correlates negatively with the VE of the cluster
+ *     mean by ridge regression from the planted features, 95% bootstrap interval (over those
+ *     clusters) below 0. The truth only checks the criterion: every coherent cluster is made
+ *     mostly of planted members and at least 80% of those clusters are coherent. Clusters of
+ *     background neurons (weakly driven yet uniformly spread by the simulator's construction, so
+ *     against the relation) are incoherent; the all-cluster correlation is only logged. Why 5,000
+ *     neurons: the discrete KL of a cluster of n neurons over B bins has a
  *     floor of about (B - 1) / (2 n) from sampling alone (~0.4 for 120 neurons over 100 bins),
  *     which hid the spread of the driven clusters at 2,000 neurons (2 of 4 seeds failed there,
  *     0 of 5 at 5,000);
@@ -46,6 +49,7 @@ import {
   NeuronClusters,
   normalizeRows,
   normStats,
+  nullCoherence,
   orderBySimilarity,
   pathSimilarity,
   pcPrediction,
@@ -99,6 +103,49 @@ describe('neural clusters: scaled k-means and the similarity axis', () => {
     assert.deepEqual(b.labels, a.labels);
     assert.deepEqual(b.centroids.data, a.centroids.data);
     assert.throws(() => scaledKMeans(normalizeRows(X), N + 1), ParamError);
+  });
+
+  it('coherent clusters: groups beat the sign-flip null, pieces of unstructured activity do not', () => {
+    const rng = new Rng(11);
+    const k = 24;
+    const G = 6;
+    const perGroup = 120;
+    const nBg = 1200;
+    // unstructured neurons: Gaussian with a decaying spectrum (all PCs used, little by the last);
+    // groups: a shared random direction plus jitter
+    const sd = Float64Array.from({ length: k }, (_, j) => Math.exp(-j / 8));
+    const dirs = Array.from({ length: G }, () => Float64Array.from(sd, (s) => s * rng.normal()));
+    const N = G * perGroup + nBg;
+    const truth = new Int32Array(N);
+    const X = matrix(N, k);
+    for (let i = 0; i < N; i++) {
+      truth[i] = i < G * perGroup ? i % G : -1;
+      const scale = 0.5 + rng.uniform();
+      for (let j = 0; j < k; j++) X.data[i * k + j] = scale * (truth[i] >= 0 ? dirs[truth[i]][j] + 0.25 * sd[j] * rng.normal() : sd[j] * rng.normal());
+    }
+    const cl = new NeuronClusters({ nClusters: 20, seed: 2 }).fitScores(X);
+    const coh = cl.coherence;
+    const flags = cl.coherent;
+    assert.equal(cl.coherenceNull.length, 20);
+    for (let c = 1; c < 20; c++) assert.ok(cl.coherenceNull[c] >= cl.coherenceNull[c - 1]);
+    const th = cl.coherenceThreshold;
+    assert.equal(th, cl.coherenceNull[18]); // 0.95 quantile of 20 values: the 19th
+    for (let c = 0; c < 20; c++) {
+      let bg = 0;
+      cl.labels.forEach((l, i) => (bg += l === c && truth[i] < 0 ? 1 : 0));
+      const groupCluster = bg < cl.sizes[c] / 2;
+      assert.equal(flags[c], coh[c] > th ? 1 : 0);
+      assert.equal(flags[c], groupCluster ? 1 : 0, `cluster ${c}: ${cl.sizes[c]} neurons, ${bg} unstructured, coherence ${coh[c].toFixed(3)}, threshold ${th.toFixed(3)}`);
+    }
+    // the null draws a seeded subset: same seed, same null
+    assert.deepEqual(nullCoherence(normalizeRows(X), 20, { nNeurons: 800, seed: 4 }), nullCoherence(normalizeRows(X), 20, { nNeurons: 800, seed: 4 }));
+    assert.throws(() => nullCoherence(normalizeRows(X), 20, { nNeurons: N + 1 }), ParamError);
+    // without a null every cluster counts as coherent
+    const none = new NeuronClusters({ nClusters: 20, seed: 2, nullNeurons: 0 }).fitScores(X);
+    assert.equal(none.coherenceThreshold, -Infinity);
+    assert.ok(none.coherent.every((f) => f === 1));
+    assert.deepEqual(none.labels, cl.labels);
+    assert.throws(() => new NeuronClusters({ nullQuantile: 0 }), ParamError);
   });
 
   it('orders a shuffled chain of clusters exactly (up to direction)', () => {
@@ -333,6 +380,8 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       assert.ok(maxRows <= blockNeurons, `read ${maxRows} neurons at once`);
       const ari = adjustedRandIndex(truth.cluster, res.clusters.labels, (p) => p < 0);
       const all = res.correlations['ridge true features'];
+      const coh = res.correlationsCoherent['ridge true features'];
+      const coherent = res.clusters.coherent;
       const ve = res.analysis.clusterVe['ridge true features'];
       const spread = res.analysis.spread!;
       const plantedMajority = [...res.analysis.sizes.keys()].filter((c) => {
@@ -347,11 +396,18 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       );
       const fmt = (x: typeof c) => `r = ${x.r.toFixed(3)}, 95% CI [${x.lo.toFixed(3)}, ${x.hi.toFixed(3)}] over ${x.n} clusters`;
       console.log(
-        `      ARI (planted members) ${ari.toFixed(3)}; ${res.clusters.nIter} iterations; spread vs cluster VE: ${fmt(c)} made mostly of planted members; ` +
-          `${fmt(all)} (all)`,
+        `      ARI (planted members) ${ari.toFixed(3)}; ${res.clusters.nIter} iterations; coherence threshold ${res.clusters.coherenceThreshold.toFixed(3)}; ` +
+          `spread vs cluster VE: ${fmt(coh)} (coherent); ${fmt(c)} made mostly of planted members; ${fmt(all)} (all)`,
       );
       assert.ok(ari >= 0.8, `ARI ${ari}`);
       assert.ok(plantedMajority.length >= 8, `${plantedMajority.length} clusters made mostly of planted members`);
+      // the relation, without the truth: over the coherent clusters, bootstrap over those clusters
+      assert.ok(coh.r < 0 && coh.hi < 0, `spread-VE correlation over coherent clusters ${coh.r} [${coh.lo}, ${coh.hi}]`);
+      // the truth checks the criterion
+      const coherentIds = [...coherent.keys()].filter((k) => coherent[k]);
+      assert.equal(coh.n, coherentIds.length);
+      assert.ok(coherentIds.every((k) => plantedMajority.includes(k)), `coherent ${coherentIds} vs planted-majority ${plantedMajority}`);
+      assert.ok(coherentIds.length >= 0.8 * plantedMajority.length, `${coherentIds.length} coherent of ${plantedMajority.length} planted-majority clusters`);
       assert.ok(c.r < 0 && c.hi < 0, `spread-VE correlation ${c.r} [${c.lo}, ${c.hi}]`);
       // the planted clusters themselves: spread falls as drive rises
       const planted = analyzeClusters(rec.activity, truth.cluster, { timeIdx: split.test, positions: rec.positions, stats: pca.stats });
@@ -361,11 +417,21 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       assert.deepEqual(again.clusters.isort, res.clusters.isort);
       assert.deepEqual(again.analysis.clusterVe, res.analysis.clusterVe);
       assert.deepEqual(again.correlations, res.correlations);
+      assert.deepEqual(again.correlationsCoherent, res.correlationsCoherent);
+      assert.deepEqual(again.clusters.coherenceNull, res.clusters.coherenceNull);
 
       // tables: CSV and HDF5 agree with the analysis
-      const files = await writeClusterTables(path.join(dir, 'out'), { analysis: res.analysis, labels: res.clusters.labels, isort: res.clusters.isort, correlations: res.correlations });
+      const files = await writeClusterTables(path.join(dir, 'out'), {
+        analysis: res.analysis,
+        labels: res.clusters.labels,
+        isort: res.clusters.isort,
+        coherence: res.clusters.coherence,
+        coherent,
+        correlations: res.correlations,
+        correlationsCoherent: res.correlationsCoherent,
+      });
       const csv = fs.readFileSync(files[0], 'utf8').trim().split('\n');
-      assert.equal(csv[0], 'cluster,size,ve_ridge_true_features,spread_kl,spread_chance_kl,x_um,y_um');
+      assert.equal(csv[0], 'cluster,size,coherence,coherent,ve_ridge_true_features,spread_kl,spread_chance_kl,x_um,y_um');
       assert.equal(csv.length, 21);
       assert.deepEqual(clusterRows(res.analysis)[3].size, res.analysis.sizes[3]);
       await withH5(files[1], (r) => {
@@ -373,7 +439,9 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
         assert.deepEqual(Array.from(r.read('/neurons/cluster').data as Int32Array), Array.from(res.clusters.labels));
         assert.deepEqual(r.info('/raster/activity').shape, [res.analysis.raster!.rows, res.analysis.raster!.cols]);
         assert.ok(Math.abs((r.read('/correlation/ridge_true_features').data as Float64Array)[0] - all.r) < 1e-12);
-        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 7);
+        assert.ok(Math.abs((r.read('/correlation_coherent/ridge_true_features').data as Float64Array)[2] - coh.hi) < 1e-12);
+        assert.deepEqual(Array.from(r.read('/clusters/coherent').data as Int32Array), Array.from(coherent));
+        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 9);
       });
     } finally {
       rec.activity.close();

@@ -33,6 +33,12 @@ describe('plot: cluster figures', () => {
     assert.ok(t.marker.size[1] > t.marker.size[0]);
     assert.match(JSON.stringify(f.layout), /r = -0.90, 95% CI \[-1.00, -0.50\]/);
     assert.throws(() => spreadVeFigure([1], [1, 2], [1]), ShapeError);
+    // coherent flags: two traces, incoherent clusters as rings; the title names the coherent clusters
+    const g = spreadVeFigure([0.1, 0.3, 0.5], [1, 0.5, 0.2], [10, 20, 40], { coherent: [1, 0, 1], correlation: { r: -0.8, lo: -1, hi: -0.2, level: 0.95 } });
+    const [on, off] = g.data as Trace[];
+    assert.deepEqual([on.x, off.x], [[0.1, 0.5], [0.3]]);
+    assert.match(JSON.stringify(g.layout), /coherent clusters: r = -0.80/);
+    assert.throws(() => spreadVeFigure([1], [1], [1], { coherent: [1, 0] }), ShapeError);
   });
 
   it('sorted raster: two panels of rows x cols, rows z-scored; one panel without a prediction', () => {
