@@ -1,34 +1,82 @@
 /** Figure builders shared by notebooks, the HTML report and static export. */
-import { ShapeError } from '../errors';
+import { ParamError, ShapeError } from '../errors';
 import type { Figure } from './notebook';
+
+/** A set of markers drawn over an image (frame pixels), e.g. true or predicted keypoints. */
+export interface ImageMarkers {
+  name: string;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  text?: string[];
+  /** One CSS colour, or one per marker (default '#e4572e'). */
+  color?: string | string[];
+  /** Plotly marker symbol, e.g. 'circle', 'x', 'cross' (default 'circle'). */
+  symbol?: string;
+  /** Marker size, px (default 7). */
+  size?: number;
+}
 
 /**
  * A grey image as a plotly heatmap, y axis pointing down as in image coordinates.
  * frame: height x width, row-major, any numeric range (shown 0..255 unless `zmax` is given).
+ * `bin` (integer >= 1, default 1) draws the mean of bin x bin blocks (remainder rows and columns
+ * dropped) with the axes still in frame pixels: a smaller page for big frames. `points` (one set,
+ * no legend) and `markers` (named sets with a legend, e.g. true and predicted keypoints) are in
+ * frame pixels; NaN coordinates are left out. The axes span the frame exactly (markers outside are clipped).
  */
 export function imageFigure(
   frame: ArrayLike<number>,
   height: number,
   width: number,
-  options: { title?: string; zmin?: number; zmax?: number; points?: { x: number[]; y: number[]; text?: string[] } } = {},
+  options: { title?: string; zmin?: number; zmax?: number; bin?: number; points?: { x: number[]; y: number[]; text?: string[] }; markers?: ImageMarkers[] } = {},
 ): Figure {
   if (frame.length !== height * width) {
     throw new ShapeError(`image has ${frame.length} values, expected height x width = ${height} x ${width} = ${height * width}`);
   }
+  const bin = options.bin ?? 1;
+  if (!Number.isInteger(bin) || bin < 1 || bin > Math.min(height, width)) throw new ParamError('bin', bin, `an integer from 1 to ${Math.min(height, width)}`);
+  const ly = Math.floor(height / bin);
+  const lx = Math.floor(width / bin);
   const z: number[][] = [];
-  for (let r = 0; r < height; r++) z.push(Array.from({ length: width }, (_, c) => frame[r * width + c]));
-  const data: object[] = [
-    { type: 'heatmap', z, colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: options.zmin ?? 0, zmax: options.zmax ?? 255, showscale: false },
-  ];
+  for (let r = 0; r < ly; r++) {
+    const row = new Array<number>(lx);
+    for (let c = 0; c < lx; c++) {
+      let s = 0;
+      for (let i = 0; i < bin; i++) for (let j = 0; j < bin; j++) s += frame[(r * bin + i) * width + c * bin + j];
+      row[c] = bin === 1 ? s : Math.round((10 * s) / (bin * bin)) / 10;
+    }
+    z.push(row);
+  }
+  const heatmap: Record<string, unknown> = { type: 'heatmap', z, colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: options.zmin ?? 0, zmax: options.zmax ?? 255, showscale: false };
+  if (bin > 1) Object.assign(heatmap, { x0: (bin - 1) / 2, dx: bin, y0: (bin - 1) / 2, dy: bin, hovertemplate: 'x %{x}, y %{y}: %{z}<extra></extra>' });
+  const data: object[] = [heatmap];
   if (options.points) {
-    data.push({ type: 'scatter', mode: 'markers', x: options.points.x, y: options.points.y, text: options.points.text, marker: { size: 7, color: '#e4572e' } });
+    data.push({ type: 'scatter', mode: 'markers', x: options.points.x, y: options.points.y, text: options.points.text, marker: { size: 7, color: '#e4572e' }, showlegend: false });
+  }
+  for (const m of options.markers ?? []) {
+    if (m.y.length !== m.x.length) throw new ShapeError(`markers '${m.name}': ${m.x.length} x but ${m.y.length} y coordinates`);
+    const keep = Array.from({ length: m.x.length }, (_, i) => i).filter((i) => Number.isFinite(m.x[i]) && Number.isFinite(m.y[i]));
+    const color = Array.isArray(m.color) ? keep.map((i) => (m.color as string[])[i]) : (m.color ?? '#e4572e');
+    data.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: m.name,
+      x: keep.map((i) => m.x[i]),
+      y: keep.map((i) => m.y[i]),
+      text: m.text ? keep.map((i) => m.text![i]) : undefined,
+      hovertemplate: `${m.name}${m.text ? ' %{text}' : ''}: (%{x:.1f}, %{y:.1f})<extra></extra>`,
+      marker: { size: m.size ?? 7, color, symbol: m.symbol ?? 'circle', line: { width: 1, color: '#000' } },
+    });
   }
   return {
     data,
     layout: {
       title: options.title ? { text: options.title } : undefined,
-      yaxis: { autorange: 'reversed', scaleanchor: 'x', constrain: 'domain', showgrid: false },
-      xaxis: { constrain: 'domain', showgrid: false },
+      // Fixed to the frame (y down): markers outside it are clipped rather than shrinking the image.
+      yaxis: { range: [height - 0.5, -0.5], scaleanchor: 'x', constrain: 'domain', showgrid: false },
+      xaxis: { range: [-0.5, width - 0.5], constrain: 'domain', showgrid: false },
+      showlegend: (options.markers ?? []).length > 0,
+      legend: { orientation: 'h', y: -0.08 },
       margin: { l: 40, r: 10, t: options.title ? 40 : 10, b: 30 },
     },
   };
