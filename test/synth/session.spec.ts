@@ -93,7 +93,7 @@ describe('simulated sessions (simulateSession, facemap-ts synth)', function () {
   });
 
   it('bad options are clear errors', async () => {
-    await assert.rejects(simulateSession({ preset: 'huge', outDir: path.join(dir, 'x') }), (e: unknown) => e instanceof ParamError && /tiny \| demo \| paper/.test(e.message));
+    await assert.rejects(simulateSession({ preset: 'huge', outDir: path.join(dir, 'x') }), (e: unknown) => e instanceof ParamError && /tiny \| visible \| demo \| paper/.test(e.message));
     await assert.rejects(simulateSession({ preset: 'tiny', outDir: path.join(dir, 'x'), seed: 1.5 }), ParamError);
     await assert.rejects(simulateSession({ preset: 'tiny', outDir: path.join(dir, 'x'), overrides: { seconds: -1 } }), ParamError);
     await assert.rejects(simulateSession({ preset: 'tiny', outDir: path.join(dir, 'no', 'such', 'x') }), FormatError);
