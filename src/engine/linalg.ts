@@ -367,8 +367,11 @@ function checkProduct(which: 'apply' | 'applyT', P: Matrix, rows: number, cols: 
   return P;
 }
 
-/** svd_flip, U-based: largest-|value| entry of each U column positive; V's column follows. */
-function flipSigns(U: Matrix, V: Matrix): void {
+/**
+ * svd_flip, U-based, in place: the largest-|value| entry of each U column positive (first on ties);
+ * V's column (when given) follows.
+ */
+export function flipSigns(U: Matrix, V?: Matrix): void {
   const k = U.cols;
   for (let j = 0; j < k; j++) {
     let best = 0;
@@ -382,7 +385,7 @@ function flipSigns(U: Matrix, V: Matrix): void {
     }
     if (U.data[best * k + j] < 0) {
       for (let i = 0; i < U.rows; i++) U.data[i * k + j] = -U.data[i * k + j];
-      for (let i = 0; i < V.rows; i++) V.data[i * k + j] = -V.data[i * k + j];
+      if (V) for (let i = 0; i < V.rows; i++) V.data[i * k + j] = -V.data[i * k + j];
     }
   }
 }

@@ -36,7 +36,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotFittedError, ParamError } from '../errors';
 import { binFrames } from '../io/video';
-import { gramRangeFinder, gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
+import { flipSigns, gramRangeFinder, gramSvd, matmul, randomizedSvd, type Matrix, type SvdResult } from '../engine/linalg';
 import { blinkValue, PupilTracker, type PupilTraces } from './pupil';
 import { PhaseCorrelator } from './running';
 import { validateRois, type RoiSpec } from './rois';
@@ -188,23 +188,6 @@ async function sourceKey(videos: readonly string[] | FrameSource, src: FrameSour
   const files = typeof videos === 'string' ? [videos] : (videos as readonly string[]);
   const stats = await Promise.all(files.map((f) => fs.promises.stat(f).then((st) => `${path.resolve(f)}|${st.size}|${st.mtimeMs}`, () => null)));
   return stats.some((x) => x === null) ? null : stats.join('\n');
-}
-
-/** Sign convention of SVD factors: the largest-|entry| of each column positive (first on ties). */
-function flipColumnSigns(U: Matrix): void {
-  const k = U.cols;
-  for (let j = 0; j < k; j++) {
-    let best = 0;
-    let bestAbs = -1;
-    for (let i = 0; i < U.rows; i++) {
-      const a = Math.abs(U.data[i * k + j]);
-      if (a > bestAbs) {
-        bestAbs = a;
-        best = i;
-      }
-    }
-    if (U.data[best * k + j] < 0) for (let i = 0; i < U.rows; i++) U.data[i * k + j] = -U.data[i * k + j];
-  }
 }
 
 function gather(X: Float32Array, n: number, P: number, pixels: Int32Array | null): Float32Array {
@@ -429,7 +412,7 @@ export class MotionSVD {
       if (single) {
         // V (pixels x k) of the only chunk, as U of an SVD (sign convention on the masks).
         const { V, S } = singles[ti];
-        flipColumnSigns(V);
+        flipSigns(V);
         return { ...tg, masks: V, sv: S };
       }
       const m = tg.pixels ? tg.pixels.length : P;
