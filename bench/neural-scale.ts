@@ -135,6 +135,9 @@ async function main(): Promise<void> {
         coherence_threshold: +cl.clusters.coherenceThreshold.toFixed(3),
         n_coherent: cl.clusters.coherent.reduce((a, b) => a + b, 0),
         ari_planted_members: planted ? +adjustedRandIndex(planted, cl.clusters.labels, (a) => a < 0).toFixed(4) : null,
+        merge_threshold: +cl.clusters.mergeThreshold.toFixed(4),
+        n_groups: cl.clusters.nGroups,
+        ari_planted_members_groups: planted ? +adjustedRandIndex(planted, cl.clusters.groups, (a) => a < 0).toFixed(4) : null,
         spread_ve: Object.fromEntries(cl.analysis.models.map((m) => [m, { all: ci(cl.correlations[m]), coherent: ci(cl.correlationsCoherent[m]) }])),
       }
     : null;

@@ -71,9 +71,13 @@ export const clusterCommand: Command = {
     'of the clusters k-means cuts from a sign-flip null (neurons with the signs of their PC coordinates',
     'flipped at random: activity without groups). The spread-VE correlation is reported over the',
     'coherent clusters (the relation between functional groups) and over all clusters.',
+    'Groups: with more clusters than functional groups (the paper\'s 100), k-means cuts a group into',
+    'pieces; coherent clusters are merged while they are less distinct than (nearly) all neighbouring',
+    'pieces of the null (merge cost below its 0.05 quantile). Clusters keep their ids; the `group`',
+    'column and /neurons/group give the merged groups.',
     '',
     'Writes DIR/clusters.csv (one row per cluster: cluster, size, coherence (mean cosine of members with',
-    'the centroid), coherent (0/1), ve_<model>..., spread_kl, spread_chance_kl (random sets of the same',
+    'the centroid), coherent (0/1), group, ve_<model>..., spread_kl, spread_chance_kl (random sets of the same',
     'size), x_um, y_um),',
     'DIR/clusters.h5 (the table, neuron labels and axis positions, per-neuron VE, correlations, cluster',
     'means, the sorted raster; layout in src/neural/cluster-tables.ts), DIR/summary.json and',
@@ -165,16 +169,18 @@ export const clusterCommand: Command = {
       const coherent = clusters.coherent;
       const nCoherent = coherent.reduce((a, b) => a + b, 0);
       const ari = planted ? adjustedRandIndex(planted, clusters.labels, (a) => a < 0) : null;
+      const ariGroups = planted ? adjustedRandIndex(planted, clusters.groups, (a) => a < 0) : null;
       const files = await writeClusterTables(out, {
         analysis,
         labels: clusters.labels,
         coherence: clusters.coherence,
         coherent,
+        clusterGroup: clusters.clusterGroup,
         embedding: clusters.embedding,
         isort: clusters.isort,
         correlations,
         correlationsCoherent,
-        attrs: { seed, source: rec.file, n_pc: nPC, coherence_threshold: clusters.coherenceThreshold },
+        attrs: { seed, source: rec.file, n_pc: nPC, coherence_threshold: clusters.coherenceThreshold, merge_threshold: clusters.mergeThreshold, n_groups: clusters.nGroups },
       });
       const summary = {
         neural: rec.file,
@@ -189,6 +195,8 @@ export const clusterCommand: Command = {
         converged: clusters.converged,
         coherenceThreshold: clusters.coherenceThreshold,
         nCoherent,
+        mergeThreshold: clusters.mergeThreshold,
+        nGroups: clusters.nGroups,
         binUm,
         seed,
         models: analysis.models.map((m) => ({
@@ -199,6 +207,7 @@ export const clusterCommand: Command = {
           spreadVsVeCoherent: correlationsCoherent[m] ?? null,
         })),
         adjustedRandIndexPlantedMembers: ari,
+        adjustedRandIndexGroupsPlantedMembers: ariGroups,
       };
       const summaryFile = path.join(out, 'summary.json');
       writeFileAtomicSync(summaryFile, `${JSON.stringify(summary, null, 2)}\n`);
@@ -208,7 +217,8 @@ export const clusterCommand: Command = {
 
       process.stdout.write(`${nClusters} clusters of ${rec.nNeurons} neurons (${clusters.nIter} k-means iterations${clusters.converged ? '' : ', not converged'}); ${split.test.length} test samples\n`);
       process.stdout.write(`${nCoherent} coherent clusters (coherence > ${clusters.coherenceThreshold.toFixed(3)}, the sign-flip null's ${clusters.config.nullQuantile} quantile)\n`);
-      if (ari !== null) process.stdout.write(`adjusted Rand index against the planted clusters (planted members only): ${ari.toFixed(3)}\n`);
+      process.stdout.write(`${clusters.nGroups} groups after merging coherent clusters that are less distinct than the null's pieces (merge cost < ${clusters.mergeThreshold.toFixed(3)})\n`);
+      if (ari !== null) process.stdout.write(`adjusted Rand index against the planted clusters (planted members only): clusters ${ari.toFixed(3)}, groups ${ariGroups!.toFixed(3)}\n`);
       if (analysis.models.length) {
         const w = Math.max(5, ...analysis.models.map((m) => m.length));
         process.stdout.write(`${'model'.padEnd(w)}  mean cluster VE  mean neuron VE  spread-VE r [95% CI]: coherent clusters  all clusters\n`);

@@ -187,6 +187,7 @@ export function clusterStep(opts: ClusterStepOptions = {}): EncodeStep {
             labels: c.labels,
             coherence: c.coherence,
             coherent: c.coherent,
+            clusterGroup: c.clusterGroup,
             embedding: c.embedding,
             isort: c.isort,
             correlations: res.correlations,

@@ -4,11 +4,12 @@
  *
  * `clusters.h5` layout (C clusters, N neurons, n scored samples; `<m>` = {@link modelKey} of a
  * model name):
- * - `/clusters/<column>`     one 1-D dataset (C) per column of clusters.csv (cluster, size, coherent int32,
+ * - `/clusters/<column>`     one 1-D dataset (C) per column of clusters.csv (cluster, size, coherent, group int32,
  *                            the rest float64); group attrs
  *                            `columns` (JSON list, the CSV's order) and `models` (JSON list of
  *                            model names, in the order of the `ve_<m>` columns)
- * - `/neurons/cluster`       int32 N (-1: in no cluster); `/neurons/embedding` float32 N (position
+ * - `/neurons/cluster`       int32 N (-1: in no cluster); `/neurons/group` int32 N (with a
+ *                            `group` column: the group of the neuron's cluster, -1: none); `/neurons/embedding` float32 N (position
  *                            on the similarity axis) and `/neurons/isort` int32 N when known;
  *                            `/neurons/ve/<m>` float32 N, each neuron's VE on the scored samples
  * - `/correlation/<m>`       float64 [r, lo, hi] of spread vs cluster VE over all clusters; attrs
@@ -33,18 +34,19 @@ export function modelKey(name: string): string {
 }
 
 /**
- * One row per cluster: cluster, size, [coherence, [coherent,]] ve_<model>..., spread_kl,
+ * One row per cluster: cluster, size, [coherence, [coherent,]] [group,] ve_<model>..., spread_kl,
  * spread_chance_kl (random sets of the same size), x_um, y_um (NaN where unknown). `coherence`
  * (C, e.g. NeuronClusters.coherence) adds that column, `coherent` (C flags, NeuronClusters.coherent)
- * a 0/1 column.
+ * a 0/1 column, `group` (C, NeuronClusters.clusterGroup) the group each cluster was merged into.
  */
-export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>, coherent?: ArrayLike<number>): Record<string, number>[] {
+export function clusterRows(a: ClusterAnalysis, coherence?: ArrayLike<number>, coherent?: ArrayLike<number>, group?: ArrayLike<number>): Record<string, number>[] {
   const keys = a.models.map(modelKey);
   if (new Set(keys).size !== keys.length) throw new ParamError('models', a.models, 'names that stay distinct as column names');
   return Array.from({ length: a.nClusters }, (_, c) => {
     const row: Record<string, number> = { cluster: c, size: a.sizes[c] };
     if (coherence) row.coherence = coherence[c];
     if (coherent) row.coherent = coherent[c] ? 1 : 0;
+    if (group) row.group = group[c];
     a.models.forEach((m, j) => (row[`ve_${keys[j]}`] = a.clusterVe[m][c]));
     row.spread_kl = a.spread ? a.spread[c] : NaN;
     row.spread_chance_kl = a.spreadChance ? a.spreadChance[c] : NaN;
@@ -62,6 +64,8 @@ export interface ClusterTableInput {
   coherence?: Float32Array;
   /** C flags (NeuronClusters.coherent): adds a 0/1 `coherent` column. */
   coherent?: Uint8Array;
+  /** C group id of each cluster (NeuronClusters.clusterGroup): adds a `group` column and `/neurons/group`. */
+  clusterGroup?: Int32Array;
   embedding?: Float32Array;
   isort?: Int32Array;
   /** Spread-vs-VE correlation per model name. */
@@ -77,7 +81,7 @@ export async function writeClusterTables(dir: string, t: ClusterTableInput): Pro
   if (typeof dir !== 'string' || !dir) throw new ParamError('dir', dir, 'a folder path');
   const a = t.analysis;
   fs.mkdirSync(dir, { recursive: true });
-  const rows = clusterRows(a, t.coherence, t.coherent);
+  const rows = clusterRows(a, t.coherence, t.coherent, t.clusterGroup);
   const columns = Object.keys(rows[0]);
   const csv = path.join(dir, 'clusters.csv');
   writeCsv(csv, rows);
@@ -90,12 +94,16 @@ export async function writeClusterTables(dir: string, t: ClusterTableInput): Pro
     w.setAttr('/', 'bin_um', a.binUm);
     for (const [k, v] of Object.entries(t.attrs ?? {})) w.setAttr('/', k, v);
     for (const col of columns) {
-      const data = col === 'cluster' || col === 'size' || col === 'coherent' ? Int32Array.from(rows, (r) => r[col]) : Float64Array.from(rows, (r) => r[col]);
+      const data = col === 'cluster' || col === 'size' || col === 'coherent' || col === 'group' ? Int32Array.from(rows, (r) => r[col]) : Float64Array.from(rows, (r) => r[col]);
       w.writeDataset(`/clusters/${col}`, data, [C]);
     }
     w.setAttr('/clusters', 'columns', JSON.stringify(columns));
     w.setAttr('/clusters', 'models', JSON.stringify(a.models));
     w.writeDataset('/neurons/cluster', t.labels, [t.labels.length]);
+    if (t.clusterGroup) {
+      const g = t.clusterGroup;
+      w.writeDataset('/neurons/group', Int32Array.from(t.labels, (l) => (l >= 0 ? g[l] : -1)), [t.labels.length]);
+    }
     if (t.embedding) w.writeDataset('/neurons/embedding', t.embedding, [t.embedding.length]);
     if (t.isort) w.writeDataset('/neurons/isort', t.isort, [t.isort.length]);
     for (const m of a.models) w.writeDataset(`/neurons/ve/${modelKey(m)}`, a.neuronVe[m], [a.nNeurons]);

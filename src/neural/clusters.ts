@@ -29,6 +29,20 @@
  *    of pieces cut from activity without groups; a cluster is `coherent` when its coherence
  *    exceeds the null clusters' `nullQuantile` quantile (default 0.95). One more k-means run on
  *    `nullNeurons` (default 20,000) neurons.
+ * 6. Groups: k-means with more clusters than there are functional groups (the paper's 100) cuts a
+ *    group into pieces. Coherent clusters are merged, greedily (cheapest first, costs recomputed
+ *    for the merged group), while the cheapest merge costs less than the merges between nearest
+ *    neighbours in the sign-flip null. The cost of merging a and b is the relative increase of
+ *    the cosine loss sum_i (1 - x_i . mu): with s the sum of a cluster's unit features and n its
+ *    size, (|s_a| + |s_b| - |s_a + s_b|) / (n_a - |s_a| + n_b - |s_b|). Each null cluster's
+ *    cheapest merge with another null cluster gives the null distribution; the threshold is its
+ *    `mergeQuantile` quantile (default 0.05): two pieces are merged when they are less distinct
+ *    than (nearly) all neighbouring pieces k-means cuts out of activity without groups.
+ *    Incoherent clusters are never merged (a merge with a large incoherent cluster looks cheap
+ *    relative to its loss, and would chain distinct groups through it). Clusters keep their ids;
+ *    `groups` labels neurons by group, groups numbered by their first cluster on the axis.
+ *    On the simulated `demo` neurons (20 planted clusters, 100 k-means clusters) this takes the
+ *    adjusted Rand index from 0.85 (clusters) to 0.99 (groups).
  *
  * Memory: the PCA streams the activity (see {@link neuralPCA}); clustering holds N x k features
  * and an N x C similarity (float32): ~45 MB for N = 50,000, k = 128, C = 100.
@@ -68,9 +82,15 @@ export interface ClusterConfig {
   nullNeurons: number;
   /** Quantile of the null clusters' coherence a cluster must exceed to count as coherent (default 0.95, in (0, 1]). */
   nullQuantile: number;
+  /**
+   * Quantile of the null's nearest-neighbour merge costs below which coherent clusters are merged
+   * into groups (module doc, step 6; default 0.05, in [0, 1); 0 = no merging, every cluster is
+   * its own group, as without a null).
+   */
+  mergeQuantile: number;
 }
 
-export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 200, tol: 1e-3, localTrials: 0, seed: 0, nullNeurons: 20000, nullQuantile: 0.95 });
+export const DEFAULT_CLUSTER_CONFIG: Readonly<ClusterConfig> = Object.freeze({ nClusters: 100, nPC: 128, maxIter: 200, tol: 1e-3, localTrials: 0, seed: 0, nullNeurons: 20000, nullQuantile: 0.95, mergeQuantile: 0.05 });
 
 /** Full validated configuration; ParamError naming the first bad field. */
 export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -88,6 +108,7 @@ export function resolveClusterConfig(partial: Partial<ClusterConfig> = {}): Clus
   if (c.blockNeurons !== undefined) int('blockNeurons', 1);
   int('nullNeurons', 0);
   if (!(c.nullQuantile > 0 && c.nullQuantile <= 1)) throw new ParamError('nullQuantile', c.nullQuantile, 'a number in (0, 1]');
+  if (!(c.mergeQuantile >= 0 && c.mergeQuantile < 1)) throw new ParamError('mergeQuantile', c.mergeQuantile, 'a number in [0, 1)');
   return c;
 }
 
@@ -99,6 +120,8 @@ export interface ClusterAssignment {
   embedding: Float32Array;
   /** nNeurons cosine of each neuron's features with its cluster's centroid. */
   fit: Float32Array;
+  /** nNeurons group ids (the group of each neuron's cluster, module doc step 6). */
+  groups: Int32Array;
 }
 
 interface Fitted {
@@ -114,6 +137,10 @@ interface Fitted {
   converged: boolean;
   /** Sorted coherence of the null clusters (empty without a null). */
   nullCoherence: Float32Array;
+  /** Sorted nearest-neighbour merge costs of the null clusters (empty without a null). */
+  nullMergeCost: Float32Array;
+  /** C group id of each cluster. */
+  clusterGroup: Int32Array;
   /** T x k time basis mapping normalised activity to features (null when fitted from scores). */
   basis: Matrix | null;
   pca: NeuralPCA | null;
@@ -245,6 +272,11 @@ export interface NullCoherenceOptions {
  * @param X N x k features, unit rows ({@link normalizeRows} of the PC scores).
  */
 export function nullCoherence(X: Matrix, nClusters: number, opts: NullCoherenceOptions = {}): Float32Array {
+  return signFlipNull(X, nClusters, opts).coherence;
+}
+
+/** Coherence and nearest-neighbour merge costs of the sign-flip null's clusters, each sorted ascending. */
+function signFlipNull(X: Matrix, nClusters: number, opts: NullCoherenceOptions): { coherence: Float32Array; mergeCost: Float32Array } {
   const { rows: N, cols: k } = X;
   const n = opts.nNeurons ?? Math.min(N, 20000);
   if (!Number.isInteger(n) || n < nClusters || n > N) throw new ParamError('nullNeurons', n, `an integer in [nClusters (${nClusters}), ${N} (the number of neurons)]`);
@@ -258,9 +290,112 @@ export function nullCoherence(X: Matrix, nClusters: number, opts: NullCoherenceO
     for (let f = 0; f < k; f++) Z.data[q * k + f] = rng.uniform() < 0.5 ? -X.data[o + f] : X.data[o + f];
   }
   const km = scaledKMeans(Z, nClusters, { seed: opts.seed, maxIter: opts.maxIter, tol: opts.tol, localTrials: opts.localTrials });
-  return clusterCoherence(km.labels, km.fit, nClusters)
+  const coherence = clusterCoherence(km.labels, km.fit, nClusters)
     .filter((v) => Number.isFinite(v))
     .sort();
+  const { sums, sizes, norms } = clusterSums(Z, km.labels, nClusters);
+  const nn: number[] = [];
+  for (let a = 0; a < nClusters; a++) {
+    if (!sizes[a]) continue;
+    let best = Infinity;
+    for (let b = 0; b < nClusters; b++) if (b !== a && sizes[b]) best = Math.min(best, pairCost(sums, sizes, norms, k, a, b));
+    if (Number.isFinite(best)) nn.push(best);
+  }
+  return { coherence, mergeCost: Float32Array.from(nn).sort() };
+}
+
+/** Per cluster: the sum of its members' rows of X (C x k, float64), its size and the norm of the sum. */
+function clusterSums(X: Matrix, labels: ArrayLike<number>, C: number): { sums: Float64Array; sizes: Float64Array; norms: Float64Array } {
+  const k = X.cols;
+  const sums = new Float64Array(C * k);
+  const sizes = new Float64Array(C);
+  for (let i = 0; i < X.rows; i++) {
+    const o = labels[i] * k;
+    sizes[labels[i]]++;
+    for (let j = 0; j < k; j++) sums[o + j] += X.data[i * k + j];
+  }
+  const norms = new Float64Array(C);
+  for (let c = 0; c < C; c++) norms[c] = vecNorm(sums, c * k, k);
+  return { sums, sizes, norms };
+}
+
+function vecNorm(v: Float64Array, o: number, k: number): number {
+  let s = 0;
+  for (let j = 0; j < k; j++) s += v[o + j] ** 2;
+  return Math.sqrt(s);
+}
+
+/** {@link mergeCost} of clusters a and b from their sums (rows of `sums`), sizes and sum norms. */
+function pairCost(sums: Float64Array, sizes: Float64Array, norms: Float64Array, k: number, a: number, b: number): number {
+  let ab = 0;
+  for (let j = 0; j < k; j++) ab += (sums[a * k + j] + sums[b * k + j]) ** 2;
+  const loss = sizes[a] - norms[a] + sizes[b] - norms[b];
+  const rise = norms[a] + norms[b] - Math.sqrt(ab);
+  return loss > 0 ? rise / loss : rise > 0 ? Infinity : 0;
+}
+
+/**
+ * Relative cost of merging two clusters of unit features (module doc, step 6): the rise of the
+ * cosine loss sum_i (1 - x_i . mu) when a and b share one centroid, over their summed loss apart.
+ * `sumA`, `sumB`: the sums of the members' unit feature rows; `nA`, `nB`: the cluster sizes.
+ */
+export function mergeCost(sumA: ArrayLike<number>, nA: number, sumB: ArrayLike<number>, nB: number): number {
+  const k = sumA.length;
+  if (sumB.length !== k) throw new ShapeError(`cluster sums have ${k} and ${sumB.length} features`);
+  const sums = new Float64Array(2 * k);
+  sums.set(sumA, 0);
+  sums.set(sumB, k);
+  return pairCost(sums, Float64Array.of(nA, nB), Float64Array.of(vecNorm(sums, 0, k), vecNorm(sums, k, k)), k, 0, 1);
+}
+
+/**
+ * Groups of clusters (module doc, step 6): greedy agglomeration of the `eligible` clusters (C
+ * flags; default all) of neurons with unit features X and cluster `labels`, cheapest
+ * {@link mergeCost} first, while that cost is below `threshold`. Returns C group ids, numbered
+ * 0..G-1 in the order of each group's first (lowest-numbered) cluster; empty clusters stay alone.
+ */
+export function mergeClusters(X: Matrix, labels: Int32Array, nClusters: number, opts: { threshold: number; eligible?: ArrayLike<number> }): Int32Array {
+  const C = nClusters;
+  const k = X.cols;
+  if (labels.length !== X.rows) throw new ShapeError(`${labels.length} labels for ${X.rows} neurons`);
+  if (opts.eligible && opts.eligible.length !== C) throw new ShapeError(`${opts.eligible.length} eligibility flags for ${C} clusters`);
+  const { sums, sizes, norms } = clusterSums(X, labels, C);
+  const alive = Uint8Array.from({ length: C }, (_, c) => (sizes[c] > 0 && (!opts.eligible || opts.eligible[c]) ? 1 : 0));
+  const parent = Int32Array.from({ length: C }, (_, c) => c);
+  const cost = new Float64Array(C * C).fill(Infinity);
+  for (let a = 0; a < C; a++) if (alive[a]) for (let b = a + 1; b < C; b++) if (alive[b]) cost[a * C + b] = cost[b * C + a] = pairCost(sums, sizes, norms, k, a, b);
+  for (;;) {
+    let best = Infinity;
+    let ba = -1;
+    let bb = -1;
+    for (let a = 0; a < C; a++) {
+      if (!alive[a]) continue;
+      for (let b = a + 1; b < C; b++) if (alive[b] && cost[a * C + b] < best) [best, ba, bb] = [cost[a * C + b], a, b];
+    }
+    if (!(best < opts.threshold)) break;
+    for (let j = 0; j < k; j++) sums[ba * k + j] += sums[bb * k + j];
+    sizes[ba] += sizes[bb];
+    norms[ba] = vecNorm(sums, ba * k, k);
+    alive[bb] = 0;
+    parent[bb] = ba;
+    for (let c = 0; c < C; c++) {
+      cost[bb * C + c] = cost[c * C + bb] = Infinity;
+      if (c !== ba && alive[c]) cost[ba * C + c] = cost[c * C + ba] = pairCost(sums, sizes, norms, k, ba, c);
+    }
+  }
+  const root = (c: number) => {
+    while (parent[c] !== c) c = parent[c];
+    return c;
+  };
+  const id = new Int32Array(C).fill(-1);
+  let g = 0;
+  const out = new Int32Array(C);
+  for (let c = 0; c < C; c++) {
+    const r = root(c);
+    if (id[r] < 0) id[r] = g++;
+    out[c] = id[r];
+  }
+  return out;
 }
 
 /** Result of {@link scaledKMeans}. `converged`: at most tol x N neurons changed cluster in the last iteration. */
@@ -447,6 +582,12 @@ function axisPositions(X: Matrix, centroids: Matrix, labels: Int32Array): Float3
   return pos;
 }
 
+/** The q quantile of ascending values z: z[ceil(q n) - 1] (-Infinity when empty). */
+function quantileOf(z: Float32Array, q: number): number {
+  if (!z.length) return -Infinity;
+  return z[Math.min(z.length - 1, Math.max(0, Math.ceil(q * z.length) - 1))];
+}
+
 /** Neuron indices sorted by position (ties by index). */
 function argsort(v: Float32Array): Int32Array {
   return Int32Array.from(Array.from({ length: v.length }, (_, i) => i).sort((a, b) => v[a] - v[b] || a - b));
@@ -514,9 +655,29 @@ export class NeuronClusters {
   }
   /** The `nullQuantile` quantile of {@link coherenceNull} (-Infinity without a null). */
   get coherenceThreshold(): number {
-    const z = this.s.nullCoherence;
-    if (!z.length) return -Infinity;
-    return z[Math.min(z.length - 1, Math.ceil(this.config.nullQuantile * z.length) - 1)];
+    return quantileOf(this.s.nullCoherence, this.config.nullQuantile);
+  }
+  /** Sorted nearest-neighbour merge costs of the null's clusters (module doc, step 6); empty without a null. */
+  get mergeCostNull(): Float32Array {
+    return this.s.nullMergeCost;
+  }
+  /** The `mergeQuantile` quantile of {@link mergeCostNull}: coherent clusters are merged while their cost is below it (-Infinity: no merging). */
+  get mergeThreshold(): number {
+    return this.config.mergeQuantile > 0 ? quantileOf(this.s.nullMergeCost, this.config.mergeQuantile) : -Infinity;
+  }
+  /** C group id of each cluster (module doc, step 6): 0..G-1, numbered by each group's first cluster on the axis. */
+  get clusterGroup(): Int32Array {
+    return this.s.clusterGroup;
+  }
+  /** N group ids: the group of each neuron's cluster. */
+  get groups(): Int32Array {
+    const g = this.s.clusterGroup;
+    return Int32Array.from(this.s.labels, (l) => g[l]);
+  }
+  /** Number of groups G (= C when nothing merged). */
+  get nGroups(): number {
+    const g = this.s.clusterGroup;
+    return g.length ? Math.max(...g) + 1 : 0;
   }
   /**
    * C flags, 1 for a coherent cluster: its coherence exceeds {@link coherenceThreshold}, i.e. its
@@ -572,10 +733,10 @@ export class NeuronClusters {
     if (c.nClusters > scores.rows) throw new ParamError('nClusters', c.nClusters, `an integer in [1, ${scores.rows}] (the number of neurons)`);
     const X = normalizeRows(scores);
     const km = scaledKMeans(X, c.nClusters, { maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials, seed: c.seed, onIteration: opts.onIteration });
-    let nullCoh: Float32Array = new Float32Array(0);
+    let nullStats = { coherence: new Float32Array(0), mergeCost: new Float32Array(0) };
     if (c.nullNeurons > 0) {
       const nNull = Math.max(c.nClusters, Math.min(scores.rows, c.nullNeurons));
-      nullCoh = nullCoherence(X, c.nClusters, { nNeurons: nNull, seed: c.seed, maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials });
+      nullStats = signFlipNull(X, c.nClusters, { nNeurons: nNull, seed: c.seed, maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials });
     }
     const C = c.nClusters;
     const k = X.cols;
@@ -589,6 +750,12 @@ export class NeuronClusters {
     const sizes = new Int32Array(C);
     for (const l of labels) sizes[l]++;
     const embedding = axisPositions(X, centroids, labels);
+    const coherentTh = quantileOf(nullStats.coherence, c.nullQuantile);
+    const mergeTh = c.mergeQuantile > 0 ? quantileOf(nullStats.mergeCost, c.mergeQuantile) : -Infinity;
+    const coherence = clusterCoherence(labels, km.fit, C);
+    const clusterGroup = Number.isFinite(mergeTh)
+      ? mergeClusters(X, labels, C, { threshold: mergeTh, eligible: Uint8Array.from(coherence, (v) => (v > coherentTh ? 1 : 0)) })
+      : Int32Array.from({ length: C }, (_, i) => i);
     this.state = {
       centroids,
       similarity: matmul(centroids, centroids, { transposeB: true }),
@@ -599,7 +766,9 @@ export class NeuronClusters {
       fit: km.fit,
       nIter: km.nIter,
       converged: km.converged,
-      nullCoherence: nullCoh,
+      nullCoherence: nullStats.coherence,
+      nullMergeCost: nullStats.mergeCost,
+      clusterGroup,
       basis: null,
       pca: null,
     };
@@ -612,7 +781,8 @@ export class NeuronClusters {
     if (scores.cols !== centroids.cols) throw new ShapeError(`scores have ${scores.cols} features, the clusters ${centroids.cols}`);
     const X = normalizeRows(scores);
     const am = rowArgmax(matmul(X, centroids, { transposeB: true }));
-    return { labels: am.idx, embedding: axisPositions(X, centroids, am.idx), fit: am.val };
+    const g = this.s.clusterGroup;
+    return { labels: am.idx, embedding: axisPositions(X, centroids, am.idx), fit: am.val, groups: Int32Array.from(am.idx, (l) => g[l]) };
   }
 
   /**

@@ -90,6 +90,8 @@ export {
   adjustedRandIndex,
   clusterCoherence,
   nullCoherence,
+  mergeClusters,
+  mergeCost,
   type NullCoherenceOptions,
   type ClusterConfig,
   type ClusterAssignment,

@@ -308,12 +308,12 @@ const clusterCollector: ReportCollector = async ({ root, files }) => {
     const blocks: ReportBlock[] = [];
     const summaryFile = path.join(dir, 'summary.json');
     type Corr = { r: number; lo: number; hi: number };
-    let summary: { models?: { name: string; meanClusterVe: number; spreadVsVe?: Corr; spreadVsVeCoherent?: Corr | null }[]; adjustedRandIndex?: number } = {};
+    let summary: { models?: { name: string; meanClusterVe: number; spreadVsVe?: Corr; spreadVsVeCoherent?: Corr | null }[]; adjustedRandIndexPlantedMembers?: number | null; adjustedRandIndexGroupsPlantedMembers?: number | null; nGroups?: number } = {};
     if (files.includes(summaryFile)) summary = JSON.parse(fs.readFileSync(path.join(root, summaryFile), 'utf8')) as typeof summary;
     if (summary.models?.length) {
       blocks.push({
         kind: 'table',
-        caption: `Per model: mean VE of the clusters' mean activity and the correlation of spread (KL) with VE, 95% bootstrap interval over clusters, over the coherent clusters (coherence above a sign-flip null) and over all${summary.adjustedRandIndex !== undefined ? `; adjusted Rand index vs planted clusters ${Number(summary.adjustedRandIndex).toFixed(3)}` : ''}`,
+        caption: `Per model: mean VE of the clusters' mean activity and the correlation of spread (KL) with VE, 95% bootstrap interval over clusters, over the coherent clusters (coherence above a sign-flip null) and over all${typeof summary.adjustedRandIndexPlantedMembers === 'number' ? `; adjusted Rand index vs planted clusters (planted members): clusters ${summary.adjustedRandIndexPlantedMembers.toFixed(3)}${typeof summary.adjustedRandIndexGroupsPlantedMembers === 'number' ? `, ${summary.nGroups ?? '?'} merged groups ${summary.adjustedRandIndexGroupsPlantedMembers.toFixed(3)}` : ''}` : ''}`,
         rows: summary.models.map((m) => ({
           model: m.name,
           'mean cluster VE': m.meanClusterVe,

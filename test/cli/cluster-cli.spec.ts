@@ -71,7 +71,7 @@ describe('cli: facemap-ts cluster', function () {
     assert.match(text, /ridge keypoints/);
     const rows = readCsv(path.join(out1, 'clusters.csv'));
     assert.equal(rows.length, 8);
-    assert.deepEqual(Object.keys(rows[0]), ['cluster', 'size', 'coherence', 'coherent', 've_ridge_keypoints', 've_ridge_true_features', 'spread_kl', 'spread_chance_kl', 'x_um', 'y_um']);
+    assert.deepEqual(Object.keys(rows[0]), ['cluster', 'size', 'coherence', 'coherent', 'group', 've_ridge_keypoints', 've_ridge_true_features', 'spread_kl', 'spread_chance_kl', 'x_um', 'y_um']);
     assert.equal(rows.reduce((s, r) => s + Number(r.size), 0), 500);
     const summary = JSON.parse(fs.readFileSync(path.join(out1, 'summary.json'), 'utf8'));
     assert.deepEqual(summary.models.map((m: { name: string }) => m.name), ['ridge keypoints', 'ridge true features']);
@@ -82,6 +82,13 @@ describe('cli: facemap-ts cluster', function () {
     rows.forEach((r) => assert.equal(r.coherent, Number(r.coherence) > summary.coherenceThreshold ? '1' : '0'));
     assert.equal(summary.models[1].spreadVsVeCoherent.n, summary.nCoherent);
     assert.match(text, new RegExp(`${summary.nCoherent} coherent clusters`));
+    // groups: only coherent clusters share a group; the count in the summary and the text
+    const byGroup = new Map<string, typeof rows>();
+    rows.forEach((r) => byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r]));
+    assert.equal(summary.nGroups, byGroup.size);
+    for (const g of byGroup.values()) if (g.length > 1) assert.ok(g.every((r) => r.coherent === '1'));
+    assert.ok(summary.adjustedRandIndexGroupsPlantedMembers > 0.5);
+    assert.match(text, new RegExp(`${summary.nGroups} groups after merging`));
     const html = fs.readFileSync(path.join(out1, 'figures.html'), 'utf8');
     // cluster map, VE map, two spread-vs-VE scatters, the raster
     assert.equal(html.match(/class="fm-figure"/g)?.length, 5);
@@ -90,6 +97,7 @@ describe('cli: facemap-ts cluster', function () {
       assert.ok(r.has('/raster/predicted/ridge_keypoints'));
       assert.ok(r.has('/correlation/ridge_true_features'));
       assert.ok(r.has('/correlation_coherent/ridge_true_features'));
+      assert.equal((r.read('/neurons/group').data as Int32Array).length, 500);
     });
 
     // the same PCs and the planted-feature ridge's predictions, as an encoder would write them

@@ -45,6 +45,8 @@ import {
   correlation,
   facemapSplit,
   memorySource,
+  mergeClusters,
+  mergeCost,
   neuralPCA,
   NeuronClusters,
   normalizeRows,
@@ -82,6 +84,30 @@ describe('neural clusters: adjusted Rand index', () => {
   });
 });
 
+/**
+ * PC scores (k = 24) of 6 groups of 120 neurons (a shared random direction plus jitter, random
+ * scale) and 1,200 unstructured neurons (Gaussian with a decaying spectrum: all PCs used, little by
+ * the last); truth -1 for the unstructured ones.
+ */
+function groupsAndBackground(seed: number): { X: Matrix; truth: Int32Array; N: number } {
+  const rng = new Rng(seed);
+  const k = 24;
+  const G = 6;
+  const perGroup = 120;
+  const nBg = 1200;
+  const sd = Float64Array.from({ length: k }, (_, j) => Math.exp(-j / 8));
+  const dirs = Array.from({ length: G }, () => Float64Array.from(sd, (s) => s * rng.normal()));
+  const N = G * perGroup + nBg;
+  const truth = new Int32Array(N);
+  const X = matrix(N, k);
+  for (let i = 0; i < N; i++) {
+    truth[i] = i < G * perGroup ? i % G : -1;
+    const scale = 0.5 + rng.uniform();
+    for (let j = 0; j < k; j++) X.data[i * k + j] = scale * (truth[i] >= 0 ? dirs[truth[i]][j] + 0.25 * sd[j] * rng.normal() : sd[j] * rng.normal());
+  }
+  return { X, truth, N };
+}
+
 describe('neural clusters: scaled k-means and the similarity axis', () => {
   it('recovers well separated directions whatever their scale, deterministically', () => {
     const rng = new Rng(4);
@@ -106,23 +132,7 @@ describe('neural clusters: scaled k-means and the similarity axis', () => {
   });
 
   it('coherent clusters: groups beat the sign-flip null, pieces of unstructured activity do not', () => {
-    const rng = new Rng(11);
-    const k = 24;
-    const G = 6;
-    const perGroup = 120;
-    const nBg = 1200;
-    // unstructured neurons: Gaussian with a decaying spectrum (all PCs used, little by the last);
-    // groups: a shared random direction plus jitter
-    const sd = Float64Array.from({ length: k }, (_, j) => Math.exp(-j / 8));
-    const dirs = Array.from({ length: G }, () => Float64Array.from(sd, (s) => s * rng.normal()));
-    const N = G * perGroup + nBg;
-    const truth = new Int32Array(N);
-    const X = matrix(N, k);
-    for (let i = 0; i < N; i++) {
-      truth[i] = i < G * perGroup ? i % G : -1;
-      const scale = 0.5 + rng.uniform();
-      for (let j = 0; j < k; j++) X.data[i * k + j] = scale * (truth[i] >= 0 ? dirs[truth[i]][j] + 0.25 * sd[j] * rng.normal() : sd[j] * rng.normal());
-    }
+    const { X, truth, N } = groupsAndBackground(11);
     const cl = new NeuronClusters({ nClusters: 20, seed: 2 }).fitScores(X);
     const coh = cl.coherence;
     const flags = cl.coherent;
@@ -146,6 +156,70 @@ describe('neural clusters: scaled k-means and the similarity axis', () => {
     assert.ok(none.coherent.every((f) => f === 1));
     assert.deepEqual(none.labels, cl.labels);
     assert.throws(() => new NeuronClusters({ nullQuantile: 0 }), ParamError);
+  });
+
+  it('groups: pieces of one planted group merge back, distinct groups and unstructured pieces do not', () => {
+    for (const seed of [11, 13]) {
+      const { X, truth } = groupsAndBackground(seed);
+      const ignoreBg = (t: number) => t < 0;
+      // 60 clusters cut the groups into pieces; merging them restores the groups exactly
+      const cl = new NeuronClusters({ nClusters: 60, seed: 2 }).fitScores(X);
+      const ariClusters = adjustedRandIndex(truth, cl.labels, ignoreBg);
+      const ariGroups = adjustedRandIndex(truth, cl.groups, ignoreBg);
+      assert.ok(ariClusters < 0.96, `seed ${seed}: clusters ARI ${ariClusters} (expected over-split groups)`);
+      assert.equal(ariGroups, 1, `seed ${seed}: groups ARI ${ariGroups}, ${cl.nGroups} groups`);
+      assert.ok(cl.mergeThreshold > 0 && cl.mergeThreshold === cl.mergeCostNull[Math.ceil(0.05 * cl.mergeCostNull.length) - 1]);
+      // only coherent clusters merge: every group of more than one cluster is all coherent
+      const members = new Map<number, number[]>();
+      cl.clusterGroup.forEach((g, c) => members.set(g, [...(members.get(g) ?? []), c]));
+      let merged = 0;
+      for (const cs of members.values()) {
+        if (cs.length > 1) {
+          merged += cs.length - 1;
+          for (const c of cs) assert.equal(cl.coherent[c], 1, `seed ${seed}: incoherent cluster ${c} merged`);
+        }
+      }
+      assert.equal(cl.nGroups, 60 - merged);
+      // groups numbered by their first cluster on the axis; neurons' groups follow their clusters
+      let next = 0;
+      cl.clusterGroup.forEach((g) => {
+        assert.ok(g <= next);
+        if (g === next) next++;
+      });
+      assert.deepEqual(cl.groups, Int32Array.from(cl.labels, (l) => cl.clusterGroup[l]));
+      assert.deepEqual(cl.predictScores(X).groups, cl.groups);
+      // 12 clusters: groups already whole, nothing to merge
+      const whole = new NeuronClusters({ nClusters: 12, seed: 2 }).fitScores(X);
+      assert.equal(adjustedRandIndex(truth, whole.labels, ignoreBg), 1);
+      assert.equal(whole.nGroups, 12);
+      // mergeQuantile 0 (or no null): every cluster its own group
+      const off = new NeuronClusters({ nClusters: 60, seed: 2, mergeQuantile: 0 }).fitScores(X);
+      assert.deepEqual(off.labels, cl.labels);
+      assert.deepEqual(off.groups, off.labels);
+      assert.equal(off.mergeThreshold, -Infinity);
+      assert.deepEqual(new NeuronClusters({ nClusters: 60, seed: 2, nullNeurons: 0 }).fitScores(X).groups, cl.labels);
+    }
+    assert.throws(() => new NeuronClusters({ mergeQuantile: 1 }), ParamError);
+    assert.throws(() => new NeuronClusters({ mergeQuantile: -0.1 }), ParamError);
+  });
+
+  it('mergeCost by hand; mergeClusters merges below the threshold only, cheapest first', () => {
+    // a = {(1,0), (0.6,0.8)}: sum (1.6,0.8), |s| = sqrt(3.2), loss 2 - sqrt(3.2); b = {(0,1)}: loss 0
+    const rise = Math.sqrt(3.2) + 1 - Math.hypot(1.6, 1.8);
+    assert.ok(Math.abs(mergeCost([1.6, 0.8], 2, [0, 1], 1) - rise / (2 - Math.sqrt(3.2))) < 1e-12);
+    assert.equal(mergeCost([1, 0], 1, [0, 1], 1), Infinity); // two single neurons: no loss apart
+    assert.equal(mergeCost([2, 0], 2, [3, 0], 3), 0);
+    assert.throws(() => mergeCost([1, 0], 1, [1, 0, 0], 1), ShapeError);
+    // three clusters along a line of angles: 0 and 1 close, 2 far
+    const ang = [0, 0.1, 0.05, 0.15, 1.2, 1.3];
+    const X = matrix(6, 2, Float32Array.from(ang.flatMap((t) => [Math.cos(t), Math.sin(t)])));
+    const labels = Int32Array.of(0, 0, 1, 1, 2, 2);
+    const cost01 = mergeCost([Math.cos(0) + Math.cos(0.1), Math.sin(0) + Math.sin(0.1)], 2, [Math.cos(0.05) + Math.cos(0.15), Math.sin(0.05) + Math.sin(0.15)], 2);
+    assert.deepEqual(mergeClusters(X, labels, 3, { threshold: cost01 * 1.001 }), Int32Array.of(0, 0, 1));
+    assert.deepEqual(mergeClusters(X, labels, 3, { threshold: cost01 * 0.999 }), Int32Array.of(0, 1, 2));
+    assert.deepEqual(mergeClusters(X, labels, 3, { threshold: cost01 * 1.001, eligible: [1, 0, 1] }), Int32Array.of(0, 1, 2));
+    assert.deepEqual(mergeClusters(X, labels, 3, { threshold: Infinity }), Int32Array.of(0, 0, 0));
+    assert.throws(() => mergeClusters(X, labels.subarray(1), 3, { threshold: 1 }), ShapeError);
   });
 
   it('orders a shuffled chain of clusters exactly (up to direction)', () => {
@@ -379,6 +453,7 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       const res = await run();
       assert.ok(maxRows <= blockNeurons, `read ${maxRows} neurons at once`);
       const ari = adjustedRandIndex(truth.cluster, res.clusters.labels, (p) => p < 0);
+      const ariGroups = adjustedRandIndex(truth.cluster, res.clusters.groups, (p) => p < 0);
       const all = res.correlations['ridge true features'];
       const coh = res.correlationsCoherent['ridge true features'];
       const coherent = res.clusters.coherent;
@@ -396,10 +471,11 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
       );
       const fmt = (x: typeof c) => `r = ${x.r.toFixed(3)}, 95% CI [${x.lo.toFixed(3)}, ${x.hi.toFixed(3)}] over ${x.n} clusters`;
       console.log(
-        `      ARI (planted members) ${ari.toFixed(3)}; ${res.clusters.nIter} iterations; coherence threshold ${res.clusters.coherenceThreshold.toFixed(3)}; ` +
+        `      ARI (planted members) ${ari.toFixed(3)}, ${res.clusters.nGroups} groups ${ariGroups.toFixed(3)}; ${res.clusters.nIter} iterations; coherence threshold ${res.clusters.coherenceThreshold.toFixed(3)}; ` +
           `spread vs cluster VE: ${fmt(coh)} (coherent); ${fmt(c)} made mostly of planted members; ${fmt(all)} (all)`,
       );
       assert.ok(ari >= 0.8, `ARI ${ari}`);
+      assert.ok(ariGroups >= ari, `groups ARI ${ariGroups} < clusters ARI ${ari}`);
       assert.ok(plantedMajority.length >= 8, `${plantedMajority.length} clusters made mostly of planted members`);
       // the relation, without the truth: over the coherent clusters, bootstrap over those clusters
       assert.ok(coh.r < 0 && coh.hi < 0, `spread-VE correlation over coherent clusters ${coh.r} [${coh.lo}, ${coh.hi}]`);
@@ -427,11 +503,12 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
         isort: res.clusters.isort,
         coherence: res.clusters.coherence,
         coherent,
+        clusterGroup: res.clusters.clusterGroup,
         correlations: res.correlations,
         correlationsCoherent: res.correlationsCoherent,
       });
       const csv = fs.readFileSync(files[0], 'utf8').trim().split('\n');
-      assert.equal(csv[0], 'cluster,size,coherence,coherent,ve_ridge_true_features,spread_kl,spread_chance_kl,x_um,y_um');
+      assert.equal(csv[0], 'cluster,size,coherence,coherent,group,ve_ridge_true_features,spread_kl,spread_chance_kl,x_um,y_um');
       assert.equal(csv.length, 21);
       assert.deepEqual(clusterRows(res.analysis)[3].size, res.analysis.sizes[3]);
       await withH5(files[1], (r) => {
@@ -441,7 +518,9 @@ describe('neural clusters: a simulated session with planted clusters, streamed f
         assert.ok(Math.abs((r.read('/correlation/ridge_true_features').data as Float64Array)[0] - all.r) < 1e-12);
         assert.ok(Math.abs((r.read('/correlation_coherent/ridge_true_features').data as Float64Array)[2] - coh.hi) < 1e-12);
         assert.deepEqual(Array.from(r.read('/clusters/coherent').data as Int32Array), Array.from(coherent));
-        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 9);
+        assert.deepEqual(Array.from(r.read('/clusters/group').data as Int32Array), Array.from(res.clusters.clusterGroup));
+        assert.deepEqual(Array.from(r.read('/neurons/group').data as Int32Array), Array.from(res.clusters.groups));
+        assert.equal(JSON.parse(String(r.attrs('/clusters').columns)).length, 10);
       });
     } finally {
       rec.activity.close();
