@@ -51,6 +51,7 @@
 import { ParamError, ShapeError } from '../errors';
 import { matmul, matrix } from '../engine/linalg';
 import { writeH5 } from '../io/hdf5';
+import { clusterSpread } from '../neural/cluster-analysis';
 import { Rng } from '../util/random';
 import { facemapSplit } from './splits';
 import { BehaviorLatents } from './types';
@@ -878,34 +879,18 @@ export async function simulateNeural(
  * `binUm` um laid from the minimum x and y of all neurons. Lower = more spread (0 = the group is
  * distributed like the whole population).
  * @param positions N x 2 (x, y) um, row-major.
- * @param members indices of the group's neurons (0..N-1).
+ * @param members indices of the group's neurons (0..N-1; a repeated index counts once). Computed by
+ *   the analysis's {@link clusterSpread} with the group as its only cluster.
  */
 export function spatialSpreadKL(positions: ArrayLike<number>, members: ArrayLike<number>, binUm = 200): number {
   if (positions.length % 2 !== 0) throw new ShapeError(`positions has ${positions.length} values: expected N x 2`);
   if (!(binUm > 0)) throw new ParamError('binUm', binUm, 'a number > 0 (um)');
   const N = positions.length / 2;
-  const idx = Array.from(members);
-  if (idx.length === 0) throw new ParamError('members', [], 'one or more neuron indices');
-  for (const i of idx) if (!Number.isInteger(i) || i < 0 || i >= N) throw new ParamError('members', i, `indices in 0..${N - 1}`);
-  let x0 = Infinity;
-  let y0 = Infinity;
-  let x1 = -Infinity;
-  for (let i = 0; i < N; i++) {
-    x0 = Math.min(x0, positions[2 * i]);
-    y0 = Math.min(y0, positions[2 * i + 1]);
-    x1 = Math.max(x1, positions[2 * i]);
+  if (members.length === 0) throw new ParamError('members', [], 'one or more neuron indices');
+  const labels = new Int32Array(N).fill(-1);
+  for (const i of Array.from(members)) {
+    if (!Number.isInteger(i) || i < 0 || i >= N) throw new ParamError('members', i, `indices in 0..${N - 1}`);
+    labels[i] = 0;
   }
-  const nx = Math.floor((x1 - x0) / binUm) + 1;
-  const bin = (i: number) => Math.floor((positions[2 * i] - x0) / binUm) + nx * Math.floor((positions[2 * i + 1] - y0) / binUm);
-  const all = new Map<number, number>();
-  for (let i = 0; i < N; i++) all.set(bin(i), (all.get(bin(i)) ?? 0) + 1);
-  const grp = new Map<number, number>();
-  for (const i of idx) grp.set(bin(i), (grp.get(bin(i)) ?? 0) + 1);
-  let kl = 0;
-  for (const [b, n] of grp) {
-    const pb = n / idx.length;
-    const qb = (all.get(b) as number) / N;
-    kl += pb * Math.log(pb / qb);
-  }
-  return kl;
+  return clusterSpread(positions, labels, 1, binUm).spread[0];
 }
