@@ -95,8 +95,19 @@ abstract class LinearModel {
   }
 }
 
+/** Default ridge penalties tried by validation; extended by decades up to {@link RIDGE_LAMBDA_MAX} while the largest wins. */
+export const RIDGE_LAMBDAS: readonly number[] = Object.freeze([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4]);
+/** Largest penalty the default grid extends to (far beyond any trace of Xc^T Xc here: the coefficients are ~0, the prediction the training mean). */
+export const RIDGE_LAMBDA_MAX = 1e12;
+
 export interface RidgeConfig {
-  /** Penalty added to Xc^T Xc; one value, or candidates chosen by validation (default [1e-6 .. 1e4], every 10x). */
+  /**
+   * Penalty added to Xc^T Xc; one value, or candidates chosen by validation. Default
+   * {@link RIDGE_LAMBDAS} (1e-6 .. 1e4, every 10x), extended by 10x steps up to 1e12 while the
+   * largest candidate has the lowest validation error and the error still falls: many weak inputs
+   * (e.g. 500 motion-SVD components on ~1,000 samples) need far more shrinkage than 1e4, and a grid
+   * that stops there extrapolates on the test segments (negative VE). Given candidates are used as given.
+   */
   lambda: number | number[];
   /** Inner split used to choose lambda (default 5 segments, 75% train, gap 3). */
   validation: SplitOptions;
@@ -112,15 +123,19 @@ export class RidgeRegression extends LinearModel {
   readonly config: RidgeConfig;
   /** The lambda used (after fit). */
   lambda = NaN;
-  /** Validation MSE per candidate lambda (when more than one was given). */
+  /** Validation MSE per candidate lambda (when more than one was given), in the order of {@link lambdaCandidates}. */
   validationMse: Float32Array = new Float32Array(0);
+  /** The candidates validated (after fit; the default grid with its extension, if any). */
+  lambdaCandidates: number[] = [];
+  private readonly extendGrid: boolean;
 
   constructor(config: Partial<RidgeConfig> = {}) {
     super();
-    const lambda = config.lambda ?? [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4];
+    const lambda = config.lambda ?? [...RIDGE_LAMBDAS];
     (Array.isArray(lambda) ? lambda : [lambda]).forEach((v, i) => checkLambda(Array.isArray(lambda) ? `lambda[${i}]` : 'lambda', v));
     if (Array.isArray(lambda) && lambda.length === 0) throw new ParamError('lambda', lambda, 'one or more numbers >= 0');
     this.config = { lambda, validation: config.validation ?? {} };
+    this.extendGrid = config.lambda === undefined;
   }
 
   fit(X: Matrix, Y: Matrix): this {
@@ -132,9 +147,20 @@ export class RidgeRegression extends LinearModel {
       const m = moments(takeRows(X, sp.train), takeRows(Y, sp.train));
       const Xv = center(takeRows(X, sp.test), m.xMean);
       const Yv = center(takeRows(Y, sp.test), m.yMean);
-      this.validationMse = Float32Array.from(cands, (l) => mse(Yv, matmul(Xv, ridgeSolve(m, l))));
-      best = cands[this.validationMse.indexOf(Math.min(...this.validationMse))];
-    }
+      const tried = [...cands];
+      const err = cands.map((l) => mse(Yv, matmul(Xv, ridgeSolve(m, l))));
+      if (this.extendGrid) {
+        let top = Math.max(...tried);
+        while (err.indexOf(Math.min(...err)) === tried.indexOf(top) && top * 10 <= RIDGE_LAMBDA_MAX) {
+          top *= 10;
+          tried.push(top);
+          err.push(mse(Yv, matmul(Xv, ridgeSolve(m, top))));
+        }
+      }
+      this.lambdaCandidates = tried;
+      this.validationMse = Float32Array.from(err);
+      best = tried[err.indexOf(Math.min(...err))];
+    } else this.lambdaCandidates = [best];
     const m = moments(X, Y);
     this.state = { coef: ridgeSolve(m, best), xMean: m.xMean, yMean: m.yMean };
     this.lambda = best;

@@ -119,6 +119,25 @@ describe('neural: ridge and reduced-rank regression', () => {
     assert.ok(ve.pooled > 0.9999);
   });
 
+  it('ridge validation: the default grid extends past 1e4 while the largest penalty wins; given candidates stay', () => {
+    // 200 inputs of pure noise for 300 samples: any fit is overfitting, validation wants ~no coefficients
+    const r = new Rng(5);
+    const Xn = matrix(300, 200, randn(300 * 200, r));
+    const Yn = matrix(300, 3, randn(300 * 3, r));
+    const m = new RidgeRegression().fit(Xn, Yn);
+    assert.ok(m.lambda > 1e4, `lambda ${m.lambda}`);
+    assert.equal(m.lambdaCandidates.length, m.validationMse.length);
+    assert.ok(m.lambdaCandidates.length > 11 && Math.max(...m.lambdaCandidates) <= 1e12);
+    // stopped where the error stopped falling (or at the cap)
+    const last = m.validationMse.length - 1;
+    assert.ok(m.lambdaCandidates[last] === 1e12 || m.validationMse[last] >= m.validationMse[last - 1]);
+    const given = new RidgeRegression({ lambda: [1, 10, 100] }).fit(Xn, Yn);
+    assert.deepEqual(given.lambdaCandidates, [1, 10, 100]);
+    assert.equal(given.lambda, 100);
+    // a planted map keeps an interior penalty
+    assert.ok(new RidgeRegression().fit(X, Y).lambda < 1e4);
+  });
+
   it('RRR picks the planted rank by validation and predicts as well as ridge', () => {
     const m = new ReducedRankRegression().fit(X, Y);
     assert.equal(m.rank, 2);
