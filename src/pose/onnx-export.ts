@@ -38,6 +38,7 @@ import { onnx } from 'onnx-proto';
 import { buildModel, node, valueInfo } from '../engine/onnx-build';
 import { FormatError, ParamError } from '../errors';
 import { writeFileAtomicSync } from '../util/fsx';
+import { fmnetGraph } from './fmnet-graph';
 import { facemapTsVersion, loadModel, modelFolderFingerprint, type ModelCard } from './model-io';
 
 /** Options of {@link fmnetToOnnx}. */
@@ -103,19 +104,6 @@ function sliceBn(bn: BnParams, lo: number, hi: number): BnParams {
   };
 }
 
-/** Symbolic tensor name of a layer's (single) output, or its inputs. */
-function inboundNames(layer: tf.layers.Layer): string[] {
-  const nodes = layer.inboundNodes;
-  if (nodes.length !== 1) throw new ParamError('model', layer.name, 'layers applied exactly once (a plain functional graph)');
-  return nodes[0].inputTensors.map((t) => t.name);
-}
-
-function outputName(layer: tf.layers.Layer): string {
-  const out = layer.inboundNodes[0].outputTensors;
-  if (out.length !== 1) throw new ParamError('model', layer.name, 'layers with one output');
-  return out[0].name;
-}
-
 /** tfjs kernel [KH, KW, Ci, Co] -> ONNX [Co, Ci, KH, KW]. */
 function toOIHW(kernel: Float32Array, kh: number, kw: number, ci: number, co: number): Float32Array {
   const out = new Float32Array(kernel.length);
@@ -130,92 +118,36 @@ function toOIHW(kernel: Float32Array, kh: number, kw: number, ci: number, co: nu
   return out;
 }
 
-/** The model's layers as ops, plus input/output names and per-tensor channel counts. */
+/** The model's layers as ops (weights read), plus input/output names and per-tensor channel counts. */
 function lower(model: tf.LayersModel): { ops: Op[]; input: string; outputs: string[]; channels: Map<string, number> } {
-  const ops: Op[] = [];
-  const channels = new Map<string, number>();
-  if (model.inputs.length !== 1) throw new ParamError('model', model.name, 'one input');
-  const input = model.inputs[0].name;
-  const inShape = model.inputs[0].shape;
-  if (inShape.length !== 4 || inShape[3] !== 1 || inShape[1] !== inShape[2]) {
-    throw new ParamError('model input shape', inShape, '[N, S, S, 1] (one grey channel, square)');
-  }
-  channels.set(input, 1);
-  for (const layer of model.layers) {
-    const cls = layer.getClassName();
-    if (cls === 'InputLayer') continue;
-    const ins = inboundNames(layer);
-    const out = outputName(layer);
-    const cfg = layer.getConfig() as Record<string, unknown>;
-    const chIn = ins.map((n) => channels.get(n));
-    if (chIn.some((c) => c === undefined)) throw new ParamError('model', layer.name, 'layers in topological order');
-    switch (cls) {
-      case 'Conv2D': {
-        const [kernel, bias] = layer.getWeights();
-        const [kh, kw, ci, co] = kernel.shape;
-        const strides = cfg.strides as number[];
-        const dil = cfg.dilationRate as number[] | number;
-        if (kh !== kw || kh % 2 !== 1 || strides.some((s) => s !== 1) || [dil].flat().some((d) => d !== 1)) {
-          throw new ParamError(`layer ${layer.name}`, `${kh}x${kw} kernel, strides ${strides}`, 'odd square kernels with stride 1 and no dilation');
-        }
-        const activation = cfg.activation as string;
-        if (activation !== 'linear' && activation !== 'relu') throw new ParamError(`layer ${layer.name}.activation`, activation, "'linear' or 'relu'");
-        const pad = cfg.padding === 'same' ? (kh - 1) / 2 : 0;
-        ops.push({
+  const g = fmnetGraph(model);
+  const read = (v: tf.LayerVariable) => v.read().dataSync() as Float32Array;
+  const ops = g.layers.map((l): Op => {
+    switch (l.kind) {
+      case 'conv':
+        return {
           kind: 'conv',
-          input: ins[0],
-          output: out,
-          weight: toOIHW(kernel.dataSync() as Float32Array, kh, kw, ci, co),
-          bias: bias ? Float64Array.from(bias.dataSync()) : null,
-          co,
-          ci,
-          k: kh,
-          pad,
-          relu: activation === 'relu',
-        });
-        channels.set(out, co);
-        break;
-      }
-      case 'BatchNormalization':
-      case 'FastBatchNorm': {
-        const axis = cfg.axis as number;
-        if (axis !== -1 && axis !== 3) throw new ParamError(`layer ${layer.name}.axis`, axis, 'the channel axis (-1 or 3)');
-        if (cfg.center === false || cfg.scale === false) throw new ParamError(`layer ${layer.name}`, 'center/scale off', 'batch norms with gamma and beta');
-        const [gamma, beta, mean, variance] = layer.getWeights().map((w) => w.dataSync() as Float32Array);
-        ops.push({ kind: 'bn', input: ins[0], output: out, bn: { gamma, beta, mean, variance, epsilon: cfg.epsilon as number } });
-        channels.set(out, chIn[0] as number);
-        break;
-      }
-      case 'ReLU':
-        if (cfg.maxValue != null) throw new ParamError(`layer ${layer.name}.maxValue`, cfg.maxValue, 'none (plain ReLU)');
-        ops.push({ kind: 'relu', input: ins[0], output: out });
-        channels.set(out, chIn[0] as number);
-        break;
-      case 'TorchMaxPool2d':
-        ops.push({ kind: 'maxpool', input: ins[0], output: out });
-        channels.set(out, chIn[0] as number);
-        break;
-      case 'UpSampling2D': {
-        const size = cfg.size as number[];
-        if (cfg.interpolation !== 'nearest' || size[0] !== size[1] || !Number.isInteger(size[0])) {
-          throw new ParamError(`layer ${layer.name}`, `${cfg.interpolation} x${size}`, 'nearest upsampling by one integer factor');
-        }
-        ops.push({ kind: 'upsample', input: ins[0], output: out, factor: size[0] });
-        channels.set(out, chIn[0] as number);
-        break;
-      }
-      case 'Concatenate': {
-        const axis = cfg.axis as number;
-        if (axis !== -1 && axis !== 3) throw new ParamError(`layer ${layer.name}.axis`, axis, 'the channel axis (-1 or 3)');
-        ops.push({ kind: 'concat', inputs: ins, output: out });
-        channels.set(out, (chIn as number[]).reduce((s, c) => s + c, 0));
-        break;
-      }
+          input: l.input,
+          output: l.output,
+          weight: toOIHW(read(l.kernel), l.k, l.k, l.ci, l.co),
+          bias: l.bias ? Float64Array.from(read(l.bias)) : null,
+          co: l.co,
+          ci: l.ci,
+          k: l.k,
+          pad: l.pad,
+          relu: l.relu,
+        };
+      case 'bn':
+        return { kind: 'bn', input: l.input, output: l.output, bn: { gamma: read(l.gamma), beta: read(l.beta), mean: read(l.movingMean), variance: read(l.movingVariance), epsilon: l.eps } };
+      case 'upsample':
+        return { kind: 'upsample', input: l.input, output: l.output, factor: l.factor };
+      case 'concat':
+        return { kind: 'concat', inputs: l.inputs, output: l.output };
       default:
-        throw new ParamError(`layer ${layer.name}`, cls, 'a layer FMnet uses (Conv2D, BatchNormalization, ReLU, TorchMaxPool2d, UpSampling2D, Concatenate)');
+        return { kind: l.kind, input: l.input, output: l.output };
     }
-  }
-  return { ops, input, outputs: model.outputs.map((o) => o.name), channels };
+  });
+  return { ops, input: g.input, outputs: g.outputs, channels: new Map([...g.shape].map(([name, sh]) => [name, sh.c])) };
 }
 
 class Graph {

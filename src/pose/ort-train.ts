@@ -33,16 +33,16 @@
  * Differences from the tfjs step are float32 rounding only (a test compares loss, every gradient and
  * a few AdamW steps on a small model).
  *
- * Layers supported: those of FMnet (Conv2D stride 1 with linear/ReLU activation, BatchNormalization
- * / FastBatchNorm on the channel axis, ReLU, TorchMaxPool2d, UpSampling2D nearest, Concatenate on
- * channels) and three outputs (heatmap, row offset, column offset); anything else is a ParamError,
- * which `ortStepSupport` reports so that training falls back to tfjs.
+ * Layers supported: those of FMnet, as fmnet-graph.ts walks them (shared with the ONNX export), and
+ * three outputs (heatmap, row offset, column offset); anything else is a ParamError, which
+ * `ortStepSupport` reports so that training falls back to tfjs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
 import { createSession, float32Tensor, ortAvailable, type OrtSession } from '../engine/onnx';
 import { buildModel, node, valueInfo, type AttributeValue } from '../engine/onnx-build';
 import { EngineError, ParamError, ShapeError } from '../errors';
+import { fmnetGraph } from './fmnet-graph';
 import { OFFSET_WEIGHT } from './loss';
 import type { AdamW } from './optim';
 import { HEATMAP_STRIDE, HEATMAP_SUM, type PoseTargets } from './targets';
@@ -73,116 +73,32 @@ interface Lowered {
 }
 
 function lower(model: tf.LayersModel): Lowered {
-  if (model.inputs.length !== 1) throw new ParamError('model', model.name, 'one input');
   if (model.outputs.length !== 3) throw new ParamError('model', model.name, 'three outputs (heatmap, row offset, column offset)');
-  const input = model.inputs[0].name;
-  const s = model.inputs[0].shape;
-  if (s.length !== 4 || s[3] !== 1 || s[1] !== s[2] || typeof s[1] !== 'number') {
-    throw new ParamError('model input shape', s, '[N, S, S, 1] (one grey channel, square)');
-  }
-  const inputSize = s[1];
-  const shape = new Map<string, { c: number; h: number }>([[input, { c: 1, h: inputSize }]]);
+  const g = fmnetGraph(model);
   const trainable = model.trainableWeights;
-  const index = (w: tf.LayerVariable | undefined, what: string, layer: string): number => {
-    const i = w ? trainable.indexOf(w) : -1;
+  const index = (w: tf.LayerVariable, what: string, layer: string): number => {
+    const i = trainable.indexOf(w);
     if (i < 0) throw new ParamError(`layer ${layer}`, what, 'a trainable weight (frozen layers are not supported by the ONNX Runtime step)');
     return i;
   };
-  const ops: Op[] = [];
   const bnLayers: BnLayer[] = [];
-  for (const layer of model.layers) {
-    const cls = layer.getClassName();
-    if (cls === 'InputLayer') continue;
-    if (layer.inboundNodes.length !== 1) throw new ParamError('model', layer.name, 'layers applied exactly once');
-    const ins = layer.inboundNodes[0].inputTensors.map((t) => t.name);
-    const outs = layer.inboundNodes[0].outputTensors;
-    if (outs.length !== 1) throw new ParamError('model', layer.name, 'layers with one output');
-    const out = outs[0].name;
-    const inShapes = ins.map((n) => shape.get(n));
-    if (inShapes.some((x) => !x)) throw new ParamError('model', layer.name, 'layers in topological order');
-    const s0 = inShapes[0]!;
-    const cfg = layer.getConfig() as Record<string, unknown>;
-    switch (cls) {
-      case 'Conv2D': {
-        const [kernel, bias] = layer.trainableWeights as tf.LayerVariable[];
-        const [kh, kw, ci, co] = kernel.shape as number[];
-        const strides = cfg.strides as number[];
-        const dil = [cfg.dilationRate as number[] | number].flat();
-        if (kh !== kw || kh % 2 !== 1 || strides.some((v) => v !== 1) || dil.some((d) => d !== 1)) {
-          throw new ParamError(`layer ${layer.name}`, `${kh}x${kw} kernel, strides ${strides}`, 'odd square kernels, stride 1, no dilation');
-        }
-        const activation = cfg.activation as string;
-        if (activation !== 'linear' && activation !== 'relu') throw new ParamError(`layer ${layer.name}.activation`, activation, "'linear' or 'relu'");
-        if (ci !== s0.c) throw new ShapeError(`layer ${layer.name}: kernel has ${ci} input channels, its input ${s0.c}`);
-        const pad = cfg.padding === 'same' ? (kh - 1) / 2 : 0;
-        ops.push({
-          kind: 'conv',
-          input: ins[0],
-          output: out,
-          w: index(kernel, 'kernel', layer.name),
-          b: cfg.useBias ? index(bias, 'bias', layer.name) : null,
-          k: kh,
-          pad,
-          relu: activation === 'relu',
-          ci,
-          co,
-        });
-        shape.set(out, { c: co, h: s0.h + 2 * pad - kh + 1 });
-        break;
-      }
-      case 'BatchNormalization':
-      case 'FastBatchNorm': {
-        const axis = cfg.axis as number;
-        if (axis !== -1 && axis !== 3) throw new ParamError(`layer ${layer.name}.axis`, axis, 'the channel axis (-1 or 3)');
-        if (cfg.center === false || cfg.scale === false) throw new ParamError(`layer ${layer.name}`, 'center/scale off', 'batch norms with gamma and beta');
-        const bn = layer as BnLayer;
-        const [gamma, beta] = layer.trainableWeights as tf.LayerVariable[];
-        ops.push({
-          kind: 'bn',
-          input: ins[0],
-          output: out,
-          gamma: index(gamma, 'gamma', layer.name),
-          beta: index(beta, 'beta', layer.name),
-          eps: cfg.epsilon as number,
-          bn: bnLayers.length,
-          c: s0.c,
-        });
-        bnLayers.push(bn);
-        shape.set(out, s0);
-        break;
-      }
-      case 'ReLU':
-        if (cfg.maxValue != null) throw new ParamError(`layer ${layer.name}.maxValue`, cfg.maxValue, 'none (plain ReLU)');
-        ops.push({ kind: 'relu', input: ins[0], output: out });
-        shape.set(out, s0);
-        break;
-      case 'TorchMaxPool2d':
-        ops.push({ kind: 'maxpool', input: ins[0], output: out });
-        shape.set(out, { c: s0.c, h: Math.floor((s0.h + 2 - 3) / 2) + 1 });
-        break;
-      case 'UpSampling2D': {
-        const size = cfg.size as number[];
-        if (cfg.interpolation !== 'nearest' || size[0] !== size[1] || !Number.isInteger(size[0])) {
-          throw new ParamError(`layer ${layer.name}`, `${cfg.interpolation} x${size}`, 'nearest upsampling by one integer factor');
-        }
-        ops.push({ kind: 'upsample', input: ins[0], output: out, factor: size[0] });
-        shape.set(out, { c: s0.c, h: s0.h * size[0] });
-        break;
-      }
-      case 'Concatenate': {
-        const axis = cfg.axis as number;
-        if (axis !== -1 && axis !== 3) throw new ParamError(`layer ${layer.name}.axis`, axis, 'the channel axis (-1 or 3)');
-        if (inShapes.some((x) => x!.h !== s0.h)) throw new ShapeError(`layer ${layer.name}: concatenated maps differ in size`);
-        const sizes = inShapes.map((x) => x!.c);
-        ops.push({ kind: 'concat', inputs: ins, output: out, sizes });
-        shape.set(out, { c: sizes.reduce((a, b) => a + b, 0), h: s0.h });
-        break;
-      }
+  const ops = g.layers.map((l): Op => {
+    const name = l.layer.name;
+    switch (l.kind) {
+      case 'conv':
+        return { kind: 'conv', input: l.input, output: l.output, w: index(l.kernel, 'kernel', name), b: l.bias ? index(l.bias, 'bias', name) : null, k: l.k, pad: l.pad, relu: l.relu, ci: l.ci, co: l.co };
+      case 'bn':
+        bnLayers.push(l.layer as BnLayer);
+        return { kind: 'bn', input: l.input, output: l.output, gamma: index(l.gamma, 'gamma', name), beta: index(l.beta, 'beta', name), eps: l.eps, bn: bnLayers.length - 1, c: l.c };
+      case 'upsample':
+        return { kind: 'upsample', input: l.input, output: l.output, factor: l.factor };
+      case 'concat':
+        return { kind: 'concat', inputs: l.inputs, output: l.output, sizes: l.sizes };
       default:
-        throw new ParamError(`layer ${layer.name}`, cls, 'a layer FMnet uses (Conv2D, BatchNormalization, ReLU, TorchMaxPool2d, UpSampling2D, Concatenate)');
+        return { kind: l.kind, input: l.input, output: l.output };
     }
-  }
-  const outputs = model.outputs.map((o) => o.name);
+  });
+  const { input, outputs, shape, inputSize } = g;
   const o0 = shape.get(outputs[0])!;
   const grid = inputSize / HEATMAP_STRIDE;
   for (const o of outputs) {
