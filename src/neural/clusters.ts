@@ -733,7 +733,7 @@ export class NeuronClusters {
     if (c.nClusters > scores.rows) throw new ParamError('nClusters', c.nClusters, `an integer in [1, ${scores.rows}] (the number of neurons)`);
     const X = normalizeRows(scores);
     const km = scaledKMeans(X, c.nClusters, { maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials, seed: c.seed, onIteration: opts.onIteration });
-    let nullStats = { coherence: new Float32Array(0), mergeCost: new Float32Array(0) };
+    let nullStats: { coherence: Float32Array; mergeCost: Float32Array } = { coherence: new Float32Array(0), mergeCost: new Float32Array(0) };
     if (c.nullNeurons > 0) {
       const nNull = Math.max(c.nClusters, Math.min(scores.rows, c.nullNeurons));
       nullStats = signFlipNull(X, c.nClusters, { nNeurons: nNull, seed: c.seed, maxIter: c.maxIter, tol: c.tol, localTrials: c.localTrials });
