@@ -750,12 +750,6 @@ export class NeuronClusters {
     const sizes = new Int32Array(C);
     for (const l of labels) sizes[l]++;
     const embedding = axisPositions(X, centroids, labels);
-    const coherentTh = quantileOf(nullStats.coherence, c.nullQuantile);
-    const mergeTh = c.mergeQuantile > 0 ? quantileOf(nullStats.mergeCost, c.mergeQuantile) : -Infinity;
-    const coherence = clusterCoherence(labels, km.fit, C);
-    const clusterGroup = Number.isFinite(mergeTh)
-      ? mergeClusters(X, labels, C, { threshold: mergeTh, eligible: Uint8Array.from(coherence, (v) => (v > coherentTh ? 1 : 0)) })
-      : Int32Array.from({ length: C }, (_, i) => i);
     this.state = {
       centroids,
       similarity: matmul(centroids, centroids, { transposeB: true }),
@@ -768,10 +762,13 @@ export class NeuronClusters {
       converged: km.converged,
       nullCoherence: nullStats.coherence,
       nullMergeCost: nullStats.mergeCost,
-      clusterGroup,
+      clusterGroup: Int32Array.from({ length: C }, (_, i) => i),
       basis: null,
       pca: null,
     };
+    // Groups (module doc, step 6) from the fitted state's thresholds and coherent flags.
+    const mergeTh = this.mergeThreshold;
+    if (Number.isFinite(mergeTh)) this.state.clusterGroup = mergeClusters(X, labels, C, { threshold: mergeTh, eligible: this.coherent });
     return this;
   }
 

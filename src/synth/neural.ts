@@ -884,7 +884,6 @@ export async function simulateNeural(
  */
 export function spatialSpreadKL(positions: ArrayLike<number>, members: ArrayLike<number>, binUm = 200): number {
   if (positions.length % 2 !== 0) throw new ShapeError(`positions has ${positions.length} values: expected N x 2`);
-  if (!(binUm > 0)) throw new ParamError('binUm', binUm, 'a number > 0 (um)');
   const N = positions.length / 2;
   if (members.length === 0) throw new ParamError('members', [], 'one or more neuron indices');
   const labels = new Int32Array(N).fill(-1);
