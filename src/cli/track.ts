@@ -11,7 +11,7 @@ export const trackCommand: Command = {
   name: 'track',
   summary: 'track keypoints in videos -> <video>_FacemapPose.h5 (+ DeepLabCut CSV, filtered traces)',
   help: [
-    'Usage: facemap-ts track VIDEO... --model MODEL_DIR [--box X0,X1,Y0,Y1] [--batch N] [--out DIR] [--csv] [--filter]',
+    'Usage: facemap-ts track VIDEO... --model MODEL_DIR [--box X0,X1,Y0,Y1] [--expand F] [--batch N] [--out DIR] [--csv] [--filter]',
     '',
     'Streams each video through ffmpeg -> crop/pad/resize/normalise -> FMnet on ONNX Runtime (in a',
     'worker thread, overlapping decoding) -> keypoints in original-frame pixels + likelihood, and',
@@ -27,6 +27,8 @@ export const trackCommand: Command = {
     '',
     '  --model MODEL_DIR        model folder (uses MODEL_DIR/model.onnx; exported in memory if missing)',
     '  --box X0,X1,Y0,Y1        crop box in frame pixels (end-exclusive); default the model card\'s box, else the whole frame',
+    '  --expand F               grow the box by F of its width/height on each side (clamped to the frame)',
+    '                           before cropping; default the model card\'s (0.2: the mean training expansion)',
     '  --batch N                frames per forward pass, default 4 (memory grows ~35 MB a frame and worker)',
     '  --out DIR                output folder',
     '  --csv                    also write DeepLabCut CSV',
@@ -53,6 +55,7 @@ export const trackCommand: Command = {
       {
         model: { type: 'string' },
         box: { type: 'string' },
+        expand: { type: 'string' },
         batch: { type: 'string' },
         out: { type: 'string' },
         csv: { type: 'boolean' },
@@ -112,6 +115,7 @@ export const trackCommand: Command = {
       const results = await trackVideos(positionals, {
         model: values.model,
         box: boxOption(values.box),
+        expand: numberOption('--expand', values.expand, 'float', 0),
         batchSize: numberOption('--batch', values.batch, 'int', 1),
         outDir: values.out,
         csv: values.csv ?? false,

@@ -4,6 +4,7 @@ import { describeBackend, initBackend } from '../engine/backend';
 import { ortAvailable } from '../engine/onnx';
 import { ParamError } from '../errors';
 import { saveModel } from '../pose/model-io';
+import { inferenceExpand } from '../pose/preprocess';
 import { type PoseTrainConfig, type PoseTrainEngine, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, modelFromCheckpoint, trainPoseModel } from '../pose/train';
 import { progressBar, type ProgressBar } from '../util/progress';
 import type { Command } from './command';
@@ -92,6 +93,7 @@ export const trainCommand: Command = {
           channels: ck.config.channels,
           inputSize: ck.config.inputSize,
           box: ck.config.box,
+          inferenceExpand: inferenceExpand(ck.config.augment),
           trainingData: { files: ck.files, nFrames: ck.split.train.length + ck.split.val.length },
           trainingConfig: { ...ck.config, split: ck.split, checkpoint: path.resolve(values['from-checkpoint']), epochsDone: ck.epochsDone },
           metrics: { validationMeanPx: Number.isNaN(ck.valError) ? null : ck.valError, bestEpoch: ck.epoch, history: ck.history },
@@ -145,6 +147,7 @@ export const trainCommand: Command = {
         channels: result.config.channels,
         inputSize: result.config.inputSize,
         box: result.config.box,
+        inferenceExpand: inferenceExpand(result.config.augment),
         trainingData: { files: result.files, nFrames: result.nFrames, labelFiles: labelFiles.map((f) => path.resolve(f)) },
         trainingConfig: { ...result.config, split: result.split },
         metrics: { validationMeanPx: Number.isNaN(result.bestValError) ? null : result.bestValError, bestEpoch: result.bestEpoch, history: result.history },

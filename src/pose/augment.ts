@@ -14,7 +14,7 @@
  */
 import { ParamError, ShapeError } from '../errors';
 import type { Rng } from '../util/random';
-import { type CropBox, type CropTransform, cropPadResize, cropTransform, normalizeFrame, toNetworkCoords } from './preprocess';
+import { type CropBox, type CropTransform, DEFAULT_EXPAND_RANGE, cropPadResize, cropTransform, expandBox, normalizeFrame, toNetworkCoords } from './preprocess';
 
 export interface AugmentConfig {
   /** Box expansion per side as a fraction of the box's size, drawn uniformly in [min, max]. Default [0.1, 0.3]. */
@@ -51,7 +51,7 @@ export interface AugmentedSample {
 
 function resolve(c: AugmentConfig, nKeypoints: number): Required<AugmentConfig> {
   const r: Required<AugmentConfig> = {
-    expand: [0.1, 0.3],
+    expand: [...DEFAULT_EXPAND_RANGE],
     flipProb: 0.5,
     flipSwap: Array.from({ length: nKeypoints }, (_, i) => i),
     brightness: 0.2,
@@ -103,15 +103,13 @@ export function augmentSample(
   const S = c.outSize;
   cropTransform(box, width, height, S);
 
-  const bw = box.x1 - box.x0;
-  const bh = box.y1 - box.y0;
   const grow = (): number => uniform(rng, c.expand[0], c.expand[1]);
-  const big: CropBox = {
-    x0: Math.max(0, Math.round(box.x0 - grow() * bw)),
-    x1: Math.min(width, Math.round(box.x1 + grow() * bw)),
-    y0: Math.max(0, Math.round(box.y0 - grow() * bh)),
-    y1: Math.min(height, Math.round(box.y1 + grow() * bh)),
-  };
+  // Drawn in this order (left, right, top, bottom) so that a seed gives the same crops as before.
+  const l = grow();
+  const r = grow();
+  const t0 = grow();
+  const b = grow();
+  const big: CropBox = expandBox(box, width, height, l, r, t0, b);
   const t = cropTransform(big, width, height, S);
   const base = cropPadResize(frame, width, height, t);
 

@@ -11,9 +11,9 @@ import { writeFileAtomicSync } from '../util/fsx';
 import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
-import { loadModel, type ModelCard, saveModel } from './model-io';
+import { cardInferenceExpand, loadModel, type ModelCard, saveModel } from './model-io';
 import { frameTransforms, predictPose } from './predict';
-import type { CropBox } from './preprocess';
+import { type CropBox, inferenceExpand } from './preprocess';
 import {
   type LabelledFrames,
   type PoseTrainConfig,
@@ -32,6 +32,13 @@ export interface EvaluateOptions extends Omit<MetricOptions, 'referenceSize'> {
   batchSize?: number;
   /** Evaluate only these frames (indices into the data). Default all. */
   indices?: ArrayLike<number>;
+  /**
+   * Box expansion per side at inference (predict.ts). Default 0 in evaluatePose; the model card's
+   * (cardInferenceExpand) in evaluateModelDir, the training configuration's in crossValidate.
+   */
+  expand?: number;
+  /** Average each prediction with that of the mirrored frame (predict.ts). Default false. */
+  flipAverage?: boolean;
 }
 
 /** Predictions and metrics on labelled frames. */
@@ -54,27 +61,33 @@ export function evaluatePose(model: tf.LayersModel, data: LabelledFrames, option
   if ((model.outputs[0].shape[3] as number) !== K) throw new ParamError('model', model.outputs[0].shape[3], `a model with ${K} keypoints (${data.keypoints.join(', ')})`);
   const indices = options.indices ? Array.from(options.indices) : data.frames.map((_, i) => i);
   const frames = indices.map((i) => data.frames[i]);
-  const pred = predictPose(model, frames, { box: options.box, batchSize: options.batchSize });
+  const pred = predictPose(model, frames, { box: options.box, batchSize: options.batchSize, expand: options.expand, flipAverage: options.flipAverage });
   const tx = new Float32Array(indices.length * K);
   const ty = new Float32Array(indices.length * K);
   indices.forEach((i, j) => {
     tx.set(data.x.subarray(i * K, (i + 1) * K), j * K);
     ty.set(data.y.subarray(i * K, (i + 1) * K), j * K);
   });
+  // PCK's reference is the side of the labelling box, not of the expanded crop.
   const referenceSize = Float32Array.from(frameTransforms(frames, model.inputs[0].shape[1] as number, options.box), (t) => t.side);
   const metrics = poseMetrics(pred, { x: tx, y: ty }, data.keypoints, { ...options, referenceSize });
   return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
 }
 
 /** Loads a model folder and evaluates it on `labels` (whose keypoints must be the model's, in order). */
-export async function evaluateModelDir(dir: string, labels: LabelSet, options: EvaluateOptions & { labelFile?: string } = {}): Promise<EvaluationResult & { card: ModelCard }> {
+export async function evaluateModelDir(
+  dir: string,
+  labels: LabelSet,
+  options: EvaluateOptions & { labelFile?: string } = {},
+): Promise<EvaluationResult & { card: ModelCard; expand: number }> {
   const data = loadLabelledFrames(labels, { labelFile: options.labelFile });
   const { model, card } = await loadModel(dir);
   try {
     if (card.keypoints.join('\u0000') !== data.keypoints.join('\u0000')) {
       throw new ParamError('labels.keypoints', data.keypoints, `the model's keypoints ${JSON.stringify(card.keypoints)} in that order`);
     }
-    return { ...evaluatePose(model, data, { box: card.box, ...options }), card };
+    const expand = options.expand ?? cardInferenceExpand(card);
+    return { ...evaluatePose(model, data, { box: card.box, ...options, expand }), card, expand };
   } finally {
     model.dispose();
   }
@@ -118,6 +131,8 @@ interface FoldResultJson {
   /** Held-out predictions of the test frames, [test.length * K] each, null = NaN. */
   x: (number | null)[];
   y: (number | null)[];
+  /** Inference options of those predictions (absent in older folders: no expansion, no flip). */
+  inference?: { expand: number; flipAverage: boolean };
 }
 
 /**
@@ -131,6 +146,8 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
   const seed = config.seed ?? 0;
   const folds = kFold(n, k, seed);
   const nFolds = Math.min(k, options.maxFolds ?? k);
+  const expand = options.expand ?? inferenceExpand(config.augment === undefined ? {} : config.augment);
+  const evalOptions = { ...options, box: config.box ?? null, expand };
   const x = new Float32Array(n * K).fill(NaN);
   const y = new Float32Array(n * K).fill(NaN);
   const tested: number[] = [];
@@ -146,8 +163,24 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
       if (r.test.join() !== test.join() || r.x.length !== test.length * K) {
         throw new ParamError('workDir', options.workDir, `a folder of this same cross-validation (${resultPath} has other test frames)`);
       }
-      const px = Float32Array.from(r.x, (v) => (v === null ? NaN : v));
-      const py = Float32Array.from(r.y, (v) => (v === null ? NaN : v));
+      let px: Float32Array = Float32Array.from(r.x, (v) => (v === null ? NaN : v));
+      let py: Float32Array = Float32Array.from(r.y, (v) => (v === null ? NaN : v));
+      // The fold's model is kept: predict its test frames again with this run's inference options
+      // (stored predictions may come from other options); without it, the stored ones are used.
+      const modelDir = path.join(foldDir, 'model');
+      if (fs.existsSync(path.join(modelDir, 'model.json'))) {
+        const { model } = await loadModel(modelDir);
+        try {
+          const ev = evaluatePose(model, data, { ...evalOptions, indices: test });
+          px = ev.x;
+          py = ev.y;
+        } finally {
+          model.dispose();
+        }
+        const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
+        const json: FoldResultJson = { ...r, x: nul(px), y: nul(py), inference: { expand, flipAverage: options.flipAverage ?? false } };
+        writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);
+      }
       test.forEach((i, j) => {
         x.set(px.subarray(j * K, (j + 1) * K), i * K);
         y.set(py.subarray(j * K, (j + 1) * K), i * K);
@@ -168,7 +201,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
     }
     const tEval = performance.now();
     try {
-      const ev = evaluatePose(result.model, data, { ...options, box: config.box ?? null, indices: test });
+      const ev = evaluatePose(result.model, data, { ...evalOptions, indices: test });
       test.forEach((i, j) => {
         x.set(ev.x.subarray(j * K, (j + 1) * K), i * K);
         y.set(ev.y.subarray(j * K, (j + 1) * K), i * K);
@@ -184,13 +217,14 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
           channels: result.config.channels,
           inputSize: result.config.inputSize,
           box: result.config.box,
+          inferenceExpand: inferenceExpand(result.config.augment),
           trainingData: { files: train.map((i) => data.files[i]), nFrames: train.length },
           trainingConfig: { ...result.config, split: { train: inner.train, val: inner.val }, fold: f, k },
           metrics: { heldOutFold: ev.metrics, bestEpoch: result.bestEpoch, history: result.history },
           crossValidated: false,
         });
         const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
-        const json: FoldResultJson = { train, test, bestEpoch: result.bestEpoch, seconds, x: nul(ev.x), y: nul(ev.y) };
+        const json: FoldResultJson = { train, test, bestEpoch: result.bestEpoch, seconds, x: nul(ev.x), y: nul(ev.y), inference: { expand, flipAverage: options.flipAverage ?? false } };
         writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);
       }
       options.onFoldDone?.(f, k, ev.metrics);

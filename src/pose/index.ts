@@ -14,7 +14,10 @@ export {
   FramePreprocessor,
   cropPadResize,
   cropTransform,
+  DEFAULT_EXPAND_RANGE,
+  expandBox,
   fullFrameBox,
+  inferenceExpand,
   keypointsToFrame,
   normalizeBatch,
   normalizeFrame,
@@ -53,7 +56,7 @@ export {
   trainValSplit,
 } from './train';
 export type { CheckpointModel, EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainEngine, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
-export { BOX_CONVENTION, NORMALISATION, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
+export { BOX_CONVENTION, NORMALISATION, cardInferenceExpand, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend } from '../engine/backend';
 import { FormatError } from '../errors';
 import { tempPathFor } from '../util/fsx';
-import type { CropBox } from './preprocess';
+import { type CropBox, inferenceExpand } from './preprocess';
 import './fmnet';
 
 /** Metadata saved beside the weights. */
@@ -27,6 +27,12 @@ export interface ModelCard {
   inputSize: number;
   /** Crop box used in training (original pixels, end-exclusive), null = the whole frame. */
   box: CropBox | null;
+  /**
+   * Fraction of the box's width/height added on each side at inference (clamped to the frame): the
+   * mean of the training box expansion, so that frames are seen at the scale trained on. Absent in
+   * older cards; {@link cardInferenceExpand} then derives it from `trainingConfig.augment`.
+   */
+  inferenceExpand?: number;
   /** How frames map to the input (a sentence; fixed by preprocess.ts). */
   boxConvention?: string;
   /** Input normalisation (a sentence). */
@@ -186,4 +192,15 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; c
     throw new FormatError(cardFile, `lists ${card.keypoints.length} keypoints; the model has ${model.outputs[0].shape[3]}`);
   }
   return { model, card };
+}
+
+/**
+ * The inference box expansion of a model: `card.inferenceExpand`, else the mean of the expansion
+ * range of `card.trainingConfig.augment` (Facemap's [0.1, 0.3] when not given: 0.2), 0 when the
+ * model was trained without augmentation.
+ */
+export function cardInferenceExpand(card: Pick<ModelCard, 'inferenceExpand' | 'trainingConfig'>): number {
+  if (typeof card.inferenceExpand === 'number') return card.inferenceExpand;
+  const cfg = card.trainingConfig as { augment?: { expand?: [number, number] } | false | null } | undefined;
+  return inferenceExpand(cfg ? cfg.augment : undefined);
 }

@@ -41,6 +41,36 @@ export function fullFrameBox(width: number, height: number): CropBox {
   return { x0: 0, x1: width, y0: 0, y1: height };
 }
 
+/**
+ * `box` grown by `left`, `right`, `top`, `bottom` times its width (left, right) or height (top,
+ * bottom) on each side, rounded to whole pixels and clamped to the frame. Training augmentation
+ * draws the four fractions; inference uses the mean of their range on every side (see
+ * {@link inferenceExpand}), so that frames are seen at the scale the network was trained on.
+ */
+export function expandBox(box: CropBox, width: number, height: number, left: number, right = left, top = left, bottom = left): CropBox {
+  const bw = box.x1 - box.x0;
+  const bh = box.y1 - box.y0;
+  return {
+    x0: Math.max(0, Math.round(box.x0 - left * bw)),
+    x1: Math.min(width, Math.round(box.x1 + right * bw)),
+    y0: Math.max(0, Math.round(box.y0 - top * bh)),
+    y1: Math.min(height, Math.round(box.y1 + bottom * bh)),
+  };
+}
+
+/** Facemap's training box expansion per side, [min, max] fraction (augment.ts default). */
+export const DEFAULT_EXPAND_RANGE: readonly [number, number] = [0.1, 0.3];
+
+/**
+ * The box expansion per side used at inference for a model trained with augmentation `augment`
+ * (false = none): the mean of its expansion range, 0 without augmentation.
+ */
+export function inferenceExpand(augment: { expand?: readonly [number, number] | number[] } | false | null | undefined): number {
+  if (augment === false || augment === null) return 0;
+  const [a, b] = augment?.expand ?? DEFAULT_EXPAND_RANGE;
+  return (a + b) / 2;
+}
+
 /** Validates `box` against a frame of width x height (box must lie inside it) and returns the transform. */
 export function cropTransform(box: CropBox, width: number, height: number, outSize = 256): CropTransform {
   for (const k of ['x0', 'x1', 'y0', 'y1'] as const) {

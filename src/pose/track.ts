@@ -32,9 +32,9 @@ import { filterTraces, resolveFilterConfig, type FilterReport, type TraceFilterC
 import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
-import { facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
+import { cardInferenceExpand, facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
 import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions } from './pose-engine';
-import { type CropBox, cropTransform, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
+import { type CropBox, cropTransform, expandBox, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
 
 /** Batches in flight at once per inference worker (being inferred, or waiting for it). */
 const QUEUE_PER_WORKER = 2;
@@ -49,6 +49,12 @@ export interface TrackOptions extends PoseEngineOptions {
   model: string;
   /** Crop box in original-frame pixels (end-exclusive); default the model card's box when it fits the video, else the whole frame. */
   box?: CropBox | null;
+  /**
+   * Fraction of the box's width/height added on each side before cropping (clamped to the frame).
+   * Default the model card's (cardInferenceExpand: the mean training expansion, 0.2 for models
+   * trained with the default augmentation), so that frames are seen at the scale trained on.
+   */
+  expand?: number;
   /** Frames per batch and worker (integer >= 1). Default 4: larger batches run no faster on CPU and each frame adds ~35 MB of activations. */
   batchSize?: number;
   /** Output folder; default beside each video. */
@@ -87,6 +93,9 @@ export interface TrackMetadata {
   /** Crop box used (original-frame pixels, end-exclusive) and where it came from. */
   box: CropBox;
   boxSource: 'option' | 'model card' | 'whole frame';
+  /** Expansion per side applied to `box` (fraction of its size), and the crop the network saw. */
+  expand: number;
+  inputBox: CropBox;
   engine: { kind: string; description: string; batchSize: number };
   /** Output file names (in the same folder as this JSON). */
   outputs: { h5: string; csv: string | null; filtered: { h5: string; csv: string | null; config: ReturnType<typeof resolveFilterConfig>; report: FilterReport } | null };
@@ -121,6 +130,13 @@ function peakRssMB(): number {
   return +((process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(1);
 }
 
+/** The box expansion of a run: the option, else the model card's; validated. */
+function trackExpand(o: Pick<TrackOptions, 'expand'>, card: ModelCard): number {
+  const e = o.expand ?? cardInferenceExpand(card);
+  if (!(e >= 0 && e <= 10)) throw new ParamError('expand', e, 'a fraction of the box per side in [0, 10]');
+  return e;
+}
+
 function resolveBox(option: CropBox | null | undefined, card: ModelCard, info: VideoInfo): { box: CropBox; source: TrackMetadata['boxSource'] } {
   if (option) {
     cropTransform(option, info.width, info.height);
@@ -143,11 +159,12 @@ function readMetadata(file: string): TrackMetadata | null {
 const sameBox = (a: CropBox, b: CropBox): boolean => a.x0 === b.x0 && a.x1 === b.x1 && a.y0 === b.y0 && a.y1 === b.y1;
 
 /** Why a finished run's metadata does not match this run, or null when it does. */
-function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null): string | null {
+function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null, expand: number): string | null {
   const st = fs.statSync(video);
   if (m.video.bytes !== st.size || m.video.mtimeMs !== st.mtimeMs) return 'the video file changed since';
   if (m.model.fingerprint !== fingerprint) return 'it was tracked with other model weights';
   if (box && !sameBox(box, m.box)) return 'it was tracked with another box';
+  if ((m.expand ?? 0) !== expand) return `it was tracked with another box expansion (${m.expand ?? 0}, now ${expand})`;
   return null;
 }
 
@@ -259,9 +276,11 @@ async function trackOne(
   const { box, source: boxSource } = resolveBox(o.box, card, info);
   const S = engine.inputSize;
   const K = engine.nKeypoints;
-  const transform = cropTransform(box, info.width, info.height, S);
-  const bw = box.x1 - box.x0;
-  const bh = box.y1 - box.y0;
+  const expand = trackExpand(o, card);
+  const inputBox = expand > 0 ? expandBox(box, info.width, info.height, expand) : box;
+  const transform = cropTransform(inputBox, info.width, info.height, S);
+  const bw = inputBox.x1 - inputBox.x0;
+  const bh = inputBox.y1 - inputBox.y0;
   // ffmpeg crops to the box; the preprocessor then sees the box as the whole frame.
   const pre = new FramePreprocessor(bw, bh, cropTransform(fullFrameBox(bw, bh), bw, bh, S));
   const nFrames = info.nFrames;
@@ -297,7 +316,7 @@ async function trackOne(
       };
       try {
         const frameBytes = bw * bh;
-        for await (const c of readFrames(video, { info, chunk: o.batchSize, crop: box, dtype: 'uint8' })) {
+        for await (const c of readFrames(video, { info, chunk: o.batchSize, crop: inputBox, dtype: 'uint8' })) {
           if (o.signal?.aborted) throw new InterruptedError(`${video}: interrupted at frame ${c.start}; no output written`);
           const pixels = free.pop() ?? new Float32Array(o.batchSize * S * S);
           for (let i = 0; i < c.n; i++) pre.run(c.frames.subarray(i * frameBytes, (i + 1) * frameBytes), pixels, i * S * S);
@@ -338,6 +357,8 @@ async function trackOne(
     model: { dir: path.resolve(o.model), fingerprint, keypoints: [...card.keypoints], inputSize: card.inputSize, channels: [...card.channels], onnx: onnxSource },
     box,
     boxSource,
+    expand,
+    inputBox,
     engine: { kind: engine.kind, description: engine.description, batchSize: o.batchSize },
     outputs: { h5: path.basename(outputs.h5), csv: o.csv ? path.basename(outputs.csv) : null, filtered: null },
     speed: { seconds: +seconds.toFixed(3), framesPerSecond: +(nFrames / seconds).toFixed(2) },
@@ -381,7 +402,8 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
   if (options.filter) resolveFilterConfig(options.filter);
   const log = options.log ?? ((s: string) => (options.quiet ? undefined : process.stderr.write(`${s}\n`)));
   const o = { ...options, batchSize };
-  readModelCard(options.model);
+  const card0 = readModelCard(options.model);
+  const expand = trackExpand(options, card0);
   const fingerprint = modelFolderFingerprint(options.model);
   const results: TrackedVideo[] = [];
   let opened: Awaited<ReturnType<typeof openPoseEngine>> | null = null;
@@ -391,7 +413,7 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
       const outputs = trackOutputs(video, options.outDir);
       try {
         const prev = !options.force && fs.existsSync(video) ? readMetadata(outputs.json) : null;
-        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null) : null;
+        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null, expand) : null;
         if (prev && !why && fs.existsSync(outputs.h5)) {
           const updates: string[] = [];
           if (options.csv && !(prev.outputs.csv && fs.existsSync(outputs.csv))) {

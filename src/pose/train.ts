@@ -37,7 +37,7 @@ import { loadModel, type ModelCard } from './model-io';
 import { OrtFMnetStep, ortStepSupport } from './ort-train';
 import { AdamW, facemapLearningRate } from './optim';
 import { type PoseFrame, predictPose } from './predict';
-import { type CropBox, cropPadResize, cropTransform, fullFrameBox, normalizeFrame, toNetworkCoords } from './preprocess';
+import { type CropBox, cropPadResize, cropTransform, fullFrameBox, inferenceExpand, normalizeFrame, toNetworkCoords } from './preprocess';
 import { HEATMAP_STRIDE, makeTargets, targetsToTensors } from './targets';
 
 /** Training configuration; see {@link resolvePoseTrainConfig} for defaults and ranges. */
@@ -261,12 +261,13 @@ function shuffled<T>(a: T[], rng: Rng): T[] {
 }
 
 /** Mean error (px) of `model` on frames `idx`, ignoring missing labels. */
-function validationError(model: tf.LayersModel, data: LabelledFrames, idx: number[], box: CropBox | null, batchSize: number): number {
+function validationError(model: tf.LayersModel, data: LabelledFrames, idx: number[], box: CropBox | null, batchSize: number, expand: number): number {
   const K = data.keypoints.length;
+  // Predicted as at inference: the box grown by the mean training expansion (predict.ts).
   const pred = predictPose(
     model,
     idx.map((i) => data.frames[i]),
-    { box, batchSize },
+    { box, batchSize, expand },
   );
   const pick = (a: Float32Array): Float32Array => {
     const o = new Float32Array(idx.length * K);
@@ -453,7 +454,7 @@ async function trainWith(labels: LabelSet, cfg: ResolvedPoseTrainConfig, options
         });
         await new Promise((r) => setImmediate(r));
       }
-      lastValError = split.val.length ? validationError(model, data, split.val, cfg.box, Math.max(cfg.microBatch, 1)) : NaN;
+      lastValError = split.val.length ? validationError(model, data, split.val, cfg.box, Math.max(cfg.microBatch, 1), inferenceExpand(cfg.augment)) : NaN;
       const improved = split.val.length === 0 || bestEpoch < 0 || lastValError < bestValError;
       if (improved) {
         tf.dispose(best ?? []);

@@ -12,6 +12,7 @@ import {
   HEAD_LAYERS,
   crossValidate,
   evaluatePose,
+  expandBox,
   fineTune,
   loadLabelledFrames,
   loadModel,
@@ -115,6 +116,39 @@ describe('pose/train: training, fine-tuning, model folders', function () {
     assert.ok(r.history.every((e) => Number.isFinite(e.loss) && Number.isFinite(e.valError)));
     r.model.dispose();
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('predicts with the box grown by `expand` and, with flipAverage, mirror-consistently', async () => {
+    const data = loadLabelledFrames(labels);
+    const r = await trainPoseModel(labels, { ...TINY, epochs: 1, batchSize: 3, valFraction: 0, seed: 5 }, { data });
+    try {
+      const { width: W, height: H } = data.frames[0];
+      const box = { x0: 10, x1: 50, y0: 8, y1: 40 };
+      const a = predictPose(r.model, data.frames, { box, expand: 0.2 });
+      const b = predictPose(r.model, data.frames, { box: expandBox(box, W, H, 0.2) });
+      assert.deepEqual(a.x, b.x);
+      assert.deepEqual(a.y, b.y);
+      assert.notDeepEqual(a.x, predictPose(r.model, data.frames, { box }).x);
+      assert.throws(() => predictPose(r.model, data.frames, { box, expand: -0.1 }), ParamError);
+      // The flip-averaged prediction of a frame is the mirror image of that of the mirrored frame.
+      const mirror = (f: (typeof data.frames)[number]) => ({
+        data: Float32Array.from({ length: W * H }, (_, i) => f.data[Math.floor(i / W) * W + (W - 1 - (i % W))]),
+        width: W,
+        height: H,
+      });
+      const mbox = { x0: W - box.x1, x1: W - box.x0, y0: box.y0, y1: box.y1 };
+      const p = predictPose(r.model, data.frames, { box, flipAverage: true });
+      const q = predictPose(r.model, data.frames.map(mirror), { box: mbox, flipAverage: true });
+      for (let i = 0; i < p.x.length; i++) {
+        assert.ok(Math.abs(p.x[i] - (W - 1 - q.x[i])) < 1e-3, `x ${i}: ${p.x[i]} vs ${W - 1 - q.x[i]}`);
+        assert.ok(Math.abs(p.y[i] - q.y[i]) < 1e-3, `y ${i}`);
+        assert.ok(Math.abs(p.likelihood[i] - q.likelihood[i]) < 1e-6, `likelihood ${i}`);
+      }
+      const plain = predictPose(r.model, data.frames, { box });
+      assert.notDeepEqual(p.x, plain.x);
+    } finally {
+      r.model.dispose();
+    }
   });
 
   it('save -> load reproduces predictions exactly; files are reproducible; fine-tuning to new keypoints re-initialises only the heads', async () => {
@@ -223,5 +257,19 @@ describe('pose/train: training, fine-tuning, model folders', function () {
     const rows = (cv: typeof first): string => first.folds.flatMap((f) => f.test).flatMap((i) => Array.from(cv.x.subarray(i * K, (i + 1) * K), (v) => v.toFixed(3))).join();
     assert.equal(rows(second), rows(first));
     assert.equal(second.folds[0].metrics.mean.toFixed(4), first.folds[0].metrics.mean.toFixed(4));
+    // A kept fold model predicts its test frames again with this run's inference options
+    // (here flip-averaging); result.json records them. Without the model, stored predictions count.
+    const data = loadLabelledFrames(labels);
+    const third = await crossValidate(labels, cfg, 3, { workDir: work, flipAverage: true });
+    const { model: m0 } = await loadModel(path.join(work, 'fold-0', 'model'));
+    const t0 = third.folds[0].test;
+    const ref = predictPose(m0, t0.map((i) => data.frames[i]), { box: null, flipAverage: true });
+    m0.dispose();
+    assert.deepEqual(t0.flatMap((i) => Array.from(third.x.subarray(i * K, (i + 1) * K))), Array.from(ref.x));
+    assert.notEqual(rows(third), rows(first));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(work, 'fold-0', 'result.json'), 'utf8')).inference, { expand: 0.2, flipAverage: true });
+    fs.rmSync(path.join(work, 'fold-0', 'model'), { recursive: true });
+    const fourth = await crossValidate(labels, cfg, 3, { workDir: work });
+    assert.deepEqual(t0.flatMap((i) => Array.from(fourth.x.subarray(i * K, (i + 1) * K))), Array.from(ref.x), 'stored (flip-averaged) predictions used');
   });
 });

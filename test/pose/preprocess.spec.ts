@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ParamError } from '../../src/errors';
-import { FramePreprocessor, cropPadResize, cropTransform, normalizeBatch, normalizeFrame, preprocessBatch, preprocessFrame, toFrameCoords, toNetworkCoords } from '../../src/pose';
+import { FramePreprocessor, cardInferenceExpand, cropPadResize, cropTransform, expandBox, inferenceExpand, normalizeBatch, normalizeFrame, preprocessBatch, preprocessFrame, toFrameCoords, toNetworkCoords } from '../../src/pose';
 import { Rng } from '../../src/util/random';
 import { useWasm } from './setup';
 
@@ -123,5 +123,24 @@ describe('pose/preprocess', () => {
   it('rejects boxes outside the frame', () => {
     assert.throws(() => cropTransform({ x0: 0, x1: 101, y0: 0, y1: 10 }, 100, 60), ParamError);
     assert.throws(() => cropTransform({ x0: 5, x1: 5, y0: 0, y1: 10 }, 100, 60), ParamError);
+  });
+
+  it('expandBox grows each side by its fraction of the box, rounded and clamped to the frame', () => {
+    const box = { x0: 40, x1: 140, y0: 20, y1: 70 }; // 100 x 50
+    assert.deepEqual(expandBox(box, 1000, 1000, 0.2), { x0: 20, x1: 160, y0: 10, y1: 80 });
+    assert.deepEqual(expandBox(box, 1000, 1000, 0.1, 0.3, 0, 0.5), { x0: 30, x1: 170, y0: 20, y1: 95 });
+    assert.deepEqual(expandBox(box, 150, 75, 0.5), { x0: 0, x1: 150, y0: 0, y1: 75 });
+    assert.deepEqual(expandBox(box, 1000, 1000, 0), box);
+  });
+
+  it('the inference expansion is the mean of the training expansion range (0 without augmentation)', () => {
+    assert.equal(inferenceExpand({}), 0.2);
+    assert.equal(inferenceExpand(undefined), 0.2);
+    assert.equal(inferenceExpand({ expand: [0, 0.1] }), 0.05);
+    assert.equal(inferenceExpand(false), 0);
+    assert.equal(cardInferenceExpand({ inferenceExpand: 0.05, trainingConfig: { augment: false } }), 0.05);
+    assert.equal(cardInferenceExpand({ trainingConfig: { augment: false } }), 0);
+    assert.equal(cardInferenceExpand({ trainingConfig: { augment: { expand: [0.2, 0.4] } } }), 0.30000000000000004);
+    assert.equal(cardInferenceExpand({}), 0.2);
   });
 });

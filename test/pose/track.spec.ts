@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { FormatError, InterruptedError } from '../../src/errors';
 import { locateFfmpeg } from '../../src/io/ffmpeg';
 import { readFrames } from '../../src/io/video';
-import { exportOnnx, loadModel, predictPose, readPoseH5, readTraces, trackOutputs, trackVideos, type KeypointTraces, type TrackMetadata } from '../../src/pose';
+import { expandBox, exportOnnx, loadModel, predictPose, readPoseH5, readTraces, trackOutputs, trackVideos, type KeypointTraces, type TrackMetadata } from '../../src/pose';
 import { saveTestModel, smallFMnet } from './onnx-helpers';
 import { tempDir } from './pose-data';
 import { useWasm } from './setup';
@@ -74,6 +74,9 @@ describe('pose/track', () => {
     assert.equal(meta.video.fps, 25);
     assert.deepEqual(meta.box, box);
     assert.equal(meta.boxSource, 'option');
+    // The card has no training configuration: the default augmentation's mean expansion, 0.2.
+    assert.equal(meta.expand, 0.2);
+    assert.deepEqual(meta.inputBox, expandBox(box, W, H, 0.2));
     assert.equal(meta.engine.kind, 'onnx');
     assert.match(meta.engine.description, /^ONNX Runtime .*, worker thread\)$/);
     assert.equal(meta.model.onnx, 'file');
@@ -84,12 +87,13 @@ describe('pose/track', () => {
       for (let i = 0; i < c.n; i++) frames.push({ data: c.frames.slice(i * W * H, (i + 1) * W * H), width: W, height: H });
     }
     const { model } = await loadModel(modelDir);
-    const ref = predictPose(model, frames, { box, batchSize: 8 });
+    const ref = predictPose(model, frames, { box, batchSize: 8, expand: 0.2 });
     model.dispose();
     agree(traces, { names: traces.names, nFrames: N, x: ref.x, y: ref.y, likelihood: ref.likelihood }, 'track vs predictPose');
-    // Keypoints land in original-frame pixels around the box (a random network may point anywhere
-    // on its input square, which extends past the box by the padding).
-    for (let i = 0; i < traces.x.length; i++) assert.ok(traces.x[i] > box.x0 - 10 && traces.x[i] < box.x1 + 10, `x ${traces.x[i]}`);
+    // Keypoints land in original-frame pixels around the crop the network saw (a random network may
+    // point anywhere on its input square, which extends past the crop by the padding).
+    const ib = meta.inputBox;
+    for (let i = 0; i < traces.x.length; i++) assert.ok(traces.x[i] > ib.x0 - 10 && traces.x[i] < ib.x1 + 10, `x ${traces.x[i]}`);
   });
 
   it('the tfjs engine (the fallback) gives the same traces', async () => {
@@ -139,6 +143,12 @@ describe('pose/track', () => {
     assert.ok(!fs.existsSync(o.csv) && !fs.existsSync(o.filteredH5), 'outputs of the old weights removed');
     const force = await trackVideos([video], { model: modelDir + '2', outDir: out, quiet: true, force: true });
     assert.equal(force[0].status, 'tracked');
+    // Another box expansion: tracked again, saying why.
+    const notes: string[] = [];
+    const unexpanded = await trackVideos([video], { model: modelDir + '2', outDir: out, quiet: true, expand: 0, log: (m) => notes.push(m) });
+    assert.equal(unexpanded[0].status, 'tracked');
+    assert.equal(unexpanded[0].metadata?.expand, 0);
+    assert.ok(notes.some((m) => /another box expansion \(0\.2, now 0\)/.test(m)), notes.join(' | '));
   });
 
   it('a truncated video fails clearly, leaves no output, and the next video is still tracked', async () => {
