@@ -5,9 +5,12 @@
  * Hours on wasm at full settings: check it with `--epochs 1 --max-folds 2`.
  * Usage: npm run build && node dist/bench/pose-cv.js [--labels FILE] [--epochs N] [--folds K]
  *   [--max-folds M] [--batch N] [--micro-batch N] [--input-size N] [--seed N] [--max-frames N]
- *   [--lr X] [--box X0,X1,Y0,Y1] [--work DIR]
+ *   [--lr X] [--box X0,X1,Y0,Y1] [--work DIR] [--expand F] [--flip-average]
  * With --work DIR the run is resumable: every fold checkpoints each epoch under DIR/fold-<i>/ and
- * finished folds are read back instead of retrained (run the same command again to continue).
+ * finished folds are read back instead of retrained (run the same command again to continue); a
+ * finished fold whose model is kept predicts its test frames again with this run's inference
+ * options: the box grown by --expand F a side (default the training augmentation's mean, 0.2) and,
+ * with --flip-average, each frame also mirrored and the two predictions averaged.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +35,8 @@ async function main(): Promise<void> {
       lr: { type: 'string' },
       box: { type: 'string' },
       work: { type: 'string' },
+      expand: { type: 'string' },
+      'flip-average': { type: 'boolean' },
     },
   });
   const info = await initBackend();
@@ -57,6 +62,8 @@ async function main(): Promise<void> {
     data,
     maxFolds: values['max-folds'] ? Number(values['max-folds']) : undefined,
     workDir: values.work ? path.resolve(values.work) : undefined,
+    expand: values.expand !== undefined ? Number(values.expand) : undefined,
+    flipAverage: values['flip-average'] ?? false,
     onProgress(fold, kk, p) {
       bar ??= progressBar(`fold ${fold + 1}/${kk} epoch ${p.epoch + 1}/${p.epochs}`, 'steps');
       if (!p.epochDone) return bar.update(p.step, p.stepsPerEpoch);
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
       backend: info.tfjsBackend,
       cpus: os.cpus().length,
       config,
+      inference: { expand: values.expand !== undefined ? Number(values.expand) : 'training mean (0.2 by default)', flipAverage: values['flip-average'] ?? false },
       k,
       foldsRun: cv.folds.length,
       secondsPerEpoch: epochSeconds,

@@ -15,6 +15,11 @@
  * machine load: each round gives a median frames/s per engine and batch (over BENCH_REPS timed runs
  * after one warm-up) and a ratio ONNX Runtime / PyTorch; the reported figures are the medians over
  * rounds. tfjs (slow) runs once with BENCH_TFJS_REPS timed runs.
+ * int8: the same network quantised (export-onnx --int8: int8 weights per channel, uint8 activations
+ * calibrated on 64 frames evenly spaced over the video, heads in float) is timed in the same rounds,
+ * and tracked end to end with `track --int8`. Its accuracy cost is measured on real labels when
+ * ../shared/data/facemap-face is there: the shipped models/fmnet-face, calibrated on the even-numbered
+ * labelled frames and scored on the odd-numbered ones, float32 against int8 (mean error, px).
  * With BENCH_VARIANTS=1, ONNX Runtime variants are timed in the same run (optimisation level
  * 'extended' (no NCHWc), batch norms not folded, threads not spinning, 1 thread).
  *
@@ -36,7 +41,23 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, initBackend } from '../src/engine/backend';
 import { createSession, float32Tensor, ortInfo, type OrtSessionOptions } from '../src/engine/onnx';
-import { createFMnet, countTrainableParams, exportOnnx, fmnetToOnnx, FACEMAP_KEYPOINTS, saveModel } from '../src/pose';
+import {
+  calibrationFrames,
+  createFMnet,
+  countTrainableParams,
+  evaluateModelDir,
+  exportOnnx,
+  exportOnnxInt8,
+  fmnetToOnnx,
+  FACEMAP_KEYPOINTS,
+  frameTransforms,
+  loadLabelledFrames,
+  preprocessFrame,
+  readLabels,
+  readModelCard,
+  saveModel,
+  cardInferenceExpand,
+} from '../src/pose';
 import { vmHwmBytes } from './memory';
 
 const CHANNELS = [32, 64, 128, 128, 200];
@@ -177,6 +198,51 @@ async function endToEnd(video: string, modelDir: string, outDir: string, extra: 
   };
 }
 
+const SHIPPED_MODEL = path.resolve(__dirname, '../../models/fmnet-face');
+const FACE_LABELS = path.resolve(__dirname, '../../../shared/data/facemap-face/CollectedData_AVS.csv');
+
+/**
+ * The int8 model's accuracy cost on real labels: a copy of the shipped model, calibrated on the
+ * even-numbered labelled frames and scored on the odd-numbered ones in float32 and in int8.
+ */
+async function int8Accuracy(): Promise<Record<string, unknown>> {
+  if (!fs.existsSync(FACE_LABELS) || !fs.existsSync(path.join(SHIPPED_MODEL, 'card.json'))) return { skipped: `needs ${FACE_LABELS} and ${SHIPPED_MODEL}` };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facemap-bench-int8-'));
+  try {
+    for (const f of ['card.json', 'model.json', 'weights.bin']) fs.copyFileSync(path.join(SHIPPED_MODEL, f), path.join(dir, f));
+    const card = readModelCard(dir);
+    const labels = await readLabels(FACE_LABELS);
+    const data = loadLabelledFrames(labels, { labelFile: FACE_LABELS });
+    const S = card.inputSize;
+    const even = data.frames.map((_, i) => i).filter((i) => i % 2 === 0);
+    const odd = data.frames.map((_, i) => i).filter((i) => i % 2 === 1);
+    const pixels = new Float32Array(even.length * S * S);
+    even.forEach((i, j) => {
+      const f = data.frames[i];
+      const [t] = frameTransforms([f], S, card.box, cardInferenceExpand(card));
+      pixels.set(preprocessFrame(f.data as Uint8Array, f.width, f.height, t), j * S * S);
+    });
+    const ex = await exportOnnxInt8(dir, { pixels, n: even.length, source: `${even.length} even-numbered labelled frames` });
+    const f32 = await evaluateModelDir(dir, labels, { indices: odd, labelFile: FACE_LABELS });
+    const i8 = await evaluateModelDir(dir, labels, { indices: odd, labelFile: FACE_LABELS, precision: 'int8' });
+    const shift: number[] = [];
+    for (let i = 0; i < f32.x.length; i++) if (Number.isFinite(f32.x[i])) shift.push(Math.hypot(f32.x[i] - i8.x[i], f32.y[i] - i8.y[i]));
+    shift.sort((a, b) => a - b);
+    return {
+      model: 'models/fmnet-face',
+      labels: FACE_LABELS,
+      scoredFrames: odd.length,
+      calibration: ex.calibration,
+      meanErrorPx: { float32: r2(f32.metrics.mean), int8: r2(i8.metrics.mean) },
+      medianErrorPx: { float32: r2(f32.metrics.median), int8: r2(i8.metrics.median) },
+      keypointShiftInt8VsFloat32Px: { mean: r2(shift.reduce((a, b) => a + b, 0) / shift.length), median: r2(shift[shift.length >> 1]), p95: r2(shift[Math.floor(0.95 * shift.length)]) },
+      note: 'the shipped model trained on some of these frames, so the errors themselves are optimistic; the int8 - float32 difference is what this measures',
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const loadStart = load();
   const rounds = env('BENCH_ROUNDS', 2);
@@ -196,19 +262,33 @@ async function main(): Promise<void> {
     const exported = await exportOnnx(modelDir);
     const bytes = new Uint8Array(fs.readFileSync(exported.file));
     log(`exported ${exported.file}: ${exported.foldedBatchNorms} batch norms folded, ${exported.keptBatchNorms} kept`);
+    const haveVideo = video !== 'none' && fs.existsSync(video);
+    // int8: calibrated on the video's frames (random frames when there is no video).
+    const cal = haveVideo
+      ? await calibrationFrames(modelDir, video, 64)
+      : { pixels: randomBatch(16, 7), n: 16, source: '16 random frames (no video)' };
+    const int8 = await exportOnnxInt8(modelDir, cal);
+    const bytes8 = new Uint8Array(fs.readFileSync(int8.file));
+    log(`int8 export: ${int8.quantizedConvs} convolutions int8, calibrated on ${cal.source}; keypoints vs float32 mean ${int8.deviation.mean} px (network input)`);
 
     const ortRounds: Record<string, number>[] = [];
+    const int8Rounds: Record<string, number>[] = [];
     const torchRounds: (TorchResult | { error: string })[] = [];
     for (let r = 0; r < rounds; r++) {
       const o = ortFps(bytes, { threads, graphOptimization: 'all' }, reps);
       ortRounds.push(o);
       log(`round ${r + 1}: ONNX Runtime ${JSON.stringify(o)} frames/s (load ${load()[0]})`);
+      const o8 = ortFps(bytes8, { threads, graphOptimization: 'all' }, reps);
+      int8Rounds.push(o8);
+      log(`round ${r + 1}: ONNX Runtime int8 ${JSON.stringify(o8)} frames/s (load ${load()[0]})`);
       const t = await runTorch(python, reps);
       torchRounds.push(t);
       log(`round ${r + 1}: PyTorch ${'error' in t ? t.error : JSON.stringify(t.results.map((x) => ({ batch: x.batch, fps: x.framesPerSecond })))} (load ${load()[0]})`);
     }
     const torchOk = torchRounds.filter((t): t is TorchResult => !('error' in t));
     const onnx: Record<string, unknown> = { threads, graphOptimization: 'all', rounds: ortRounds };
+    const onnxInt8: Record<string, unknown> = { threads, graphOptimization: 'all', calibration: int8.calibration, deviationFromFloat32NetworkPx: int8.deviation, rounds: int8Rounds };
+    const ratiosInt8: Record<string, number | null> = {};
     const pytorch: Record<string, unknown> = torchOk.length
       ? { torch: torchOk[0].torch, network: torchOk[0].network, trainableParams: torchOk[0].trainableParams, threads: torchOk[0].threads, peakRssMB: Math.max(...torchOk.map((t) => t.peakRssMB)), rounds: torchOk.map((t) => Object.fromEntries(t.results.map((x) => [`batch${x.batch}`, x.framesPerSecond]))) }
       : { error: (torchRounds[0] as { error: string }).error };
@@ -216,12 +296,15 @@ async function main(): Promise<void> {
     for (const n of BATCHES) {
       const key = `batch${n}`;
       onnx[key] = r2(median(ortRounds.map((o) => o[key])));
+      onnxInt8[key] = r2(median(int8Rounds.map((o) => o[key])));
       if (torchOk.length === rounds) {
-        const per = ortRounds.map((o, i) => o[key] / (torchOk[i].results.find((x) => x.batch === n)?.framesPerSecond ?? NaN));
-        pytorch[key] = r2(median(torchOk.map((t) => t.results.find((x) => x.batch === n)?.framesPerSecond ?? NaN)));
-        ratios[key] = r2(median(per));
+        const torchFps = (i: number): number => torchOk[i].results.find((x) => x.batch === n)?.framesPerSecond ?? NaN;
+        pytorch[key] = r2(median(torchOk.map((_, i) => torchFps(i))));
+        ratios[key] = r2(median(ortRounds.map((o, i) => o[key] / torchFps(i))));
+        ratiosInt8[key] = r2(median(int8Rounds.map((o, i) => o[key] / torchFps(i))));
       } else {
         ratios[key] = null;
+        ratiosInt8[key] = null;
       }
     }
 
@@ -259,15 +342,22 @@ async function main(): Promise<void> {
     const hwmModelOnly = vmHwmBytes();
     model.dispose();
 
+    const accuracy = await int8Accuracy();
+    log(`int8 accuracy on labelled frames: ${JSON.stringify(accuracy)}`);
+
     let e2e: Record<string, unknown>;
     let e2eOneWorker: Record<string, unknown> | undefined;
-    if (video === 'none' || !fs.existsSync(video)) {
+    let e2eInt8: Record<string, unknown> | undefined;
+    if (!haveVideo) {
       e2e = { skipped: `video ${video} not found` };
       log(e2e.skipped as string);
     } else {
       log(`end to end: facemap-ts track ${video}`);
       e2e = await endToEnd(video, modelDir, path.join(work, 'track'));
       log(`end to end: ${JSON.stringify(e2e)}`);
+      log(`end to end, int8: facemap-ts track ${video} --int8`);
+      e2eInt8 = await endToEnd(video, modelDir, path.join(work, 'track8'), ['--int8']);
+      log(`end to end, int8: ${JSON.stringify(e2eInt8)}`);
       if (process.env.BENCH_ONE_WORKER !== '0') {
         log(`end to end, 1 worker x ${os.availableParallelism()} threads: facemap-ts track ${video} --workers 1`);
         e2eOneWorker = await endToEnd(video, modelDir, path.join(work, 'track1'), ['--workers', '1']);
@@ -277,22 +367,37 @@ async function main(): Promise<void> {
 
     const o1 = onnx.batch1 as number;
     const o16 = onnx.batch16 as number;
+    const i1 = onnxInt8.batch1 as number;
+    const i16 = onnxInt8.batch16 as number;
+    const atLeast = (r: Record<string, number | null>): boolean | null => (r.batch1 !== null && r.batch16 !== null ? (r.batch1 as number) >= 1.7 && (r.batch16 as number) >= 1.7 : null);
+    const fpsWall = (e: Record<string, unknown> | undefined): number | null => (e && typeof e.framesPerSecondWall === 'number' ? e.framesPerSecondWall : null);
     console.log(
       JSON.stringify({
         bench: 'pose-infer',
         model: `FMnet ${S}x${S}, channels [${CHANNELS}], ${K} keypoints, ${countTrainableParams(createFMnet({ nKeypoints: K }))} params (random weights)`,
         machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? null, loadavgStart: loadStart, loadavgEnd: load() },
-        modelOnlyFramesPerSecond: { onnxRuntime: onnx, tfjs: tfjsRes, pytorch },
+        modelOnlyFramesPerSecond: { onnxRuntime: onnx, onnxRuntimeInt8: onnxInt8, tfjs: tfjsRes, pytorch },
         onnxVsPytorch: ratios,
+        onnxInt8VsPytorch: ratiosInt8,
+        int8Accuracy: accuracy,
         variants,
         endToEnd: e2e,
+        endToEndInt8: e2eInt8,
         endToEndOneWorker: e2eOneWorker,
-        peakMemoryMB: { benchProcessModelOnly: mb(hwmModelOnly), track: e2e.peakRssMB ?? null, trackWithFfmpegSampled: e2e.peakRssSampledWithFfmpegMB ?? null, pytorch: pytorch.peakRssMB ?? null },
+        peakMemoryMB: {
+          benchProcessModelOnly: mb(hwmModelOnly),
+          track: e2e.peakRssMB ?? null,
+          trackWithFfmpegSampled: e2e.peakRssSampledWithFfmpegMB ?? null,
+          trackInt8WithFfmpegSampled: e2eInt8?.peakRssSampledWithFfmpegMB ?? null,
+          pytorch: pytorch.peakRssMB ?? null,
+        },
         targets: {
-          modelOnlyAtLeast25: o1 >= 25 && o16 >= 25,
-          atLeast1p7xPytorch: ratios.batch1 !== null && ratios.batch16 !== null ? (ratios.batch1 as number) >= 1.7 && (ratios.batch16 as number) >= 1.7 : null,
-          endToEndAtLeast20: typeof e2e.framesPerSecondWall === 'number' ? e2e.framesPerSecondWall >= 20 : null,
-          peakBelow2GB: typeof e2e.peakRssSampledWithFfmpegMB === 'number' ? e2e.peakRssSampledWithFfmpegMB < 2048 : null,
+          modelOnlyAtLeast25: { float32: o1 >= 25 && o16 >= 25, int8: i1 >= 25 && i16 >= 25 },
+          atLeast1p7xPytorch: { float32: atLeast(ratios), int8: atLeast(ratiosInt8) },
+          endToEndAtLeast20: { float32: fpsWall(e2e) === null ? null : (fpsWall(e2e) as number) >= 20, int8: fpsWall(e2eInt8) === null ? null : (fpsWall(e2eInt8) as number) >= 20 },
+          peakBelow2GB: [e2e, e2eInt8].every((e) => e && typeof e.peakRssSampledWithFfmpegMB === 'number')
+            ? [e2e, e2eInt8].every((e) => (e?.peakRssSampledWithFfmpegMB as number) < 2048)
+            : null,
         },
         note: 'shared machine: absolute frames/s fall with the load average; the ONNX Runtime / PyTorch ratios are per round, both measured back to back',
       }),

@@ -10,7 +10,7 @@ export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'pixel error and PCK of a keypoint model on labelled frames',
   help: [
-    'Usage: facemap-ts evaluate --model MODEL_DIR --labels FILE... [--batch N] [--expand F] [--flip-average] [--quiet]',
+    'Usage: facemap-ts evaluate --model MODEL_DIR --labels FILE... [--batch N] [--expand F] [--flip-average] [--int8] [--quiet]',
     '',
     'Predicts every labelled frame (with the crop box the model was trained with, grown by the',
     'model card\'s expansion as in `track`) and prints a',
@@ -20,6 +20,7 @@ export const evaluateCommand: Command = {
     '',
     '  --expand F        box growth per side (fraction of its size); default the model card\'s',
     '  --flip-average    also predict each frame mirrored and average the two (twice the cost)',
+    '  --int8            predict with MODEL_DIR/model.int8.onnx (export-onnx --int8) on ONNX Runtime',
   ].join('\n'),
   async run(argv) {
     const { values, positionals } = parseOptions(
@@ -30,6 +31,7 @@ export const evaluateCommand: Command = {
         batch: { type: 'string' },
         expand: { type: 'string' },
         'flip-average': { type: 'boolean' },
+        int8: { type: 'boolean' },
         quiet: { type: 'boolean' },
       },
       true,
@@ -43,6 +45,7 @@ export const evaluateCommand: Command = {
       batchSize: numberOption('--batch', values.batch, 'int', 1),
       expand: numberOption('--expand', values.expand, 'float', 0),
       flipAverage: values['flip-average'] ?? false,
+      precision: values.int8 ? 'int8' : 'float32',
       labelFile: labelFiles.join(', '),
     });
     const m = r.metrics;
@@ -50,6 +53,6 @@ export const evaluateCommand: Command = {
       process.stderr.write(`${m.n} labelled keypoints in ${r.indices.length} frames: mean ${m.mean.toFixed(2)} px, median ${m.median.toFixed(2)} px, p95 ${m.p95.toFixed(2)} px\n`);
       for (const k of m.perKeypoint) process.stderr.write(`  ${k.keypoint.padEnd(16)} mean ${k.mean.toFixed(2)} px  (n ${k.n})\n`);
     }
-    process.stdout.write(`${JSON.stringify({ model: values.model, frames: r.indices.length, expand: r.expand, flipAverage: values['flip-average'] ?? false, ...m })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: values.model, frames: r.indices.length, expand: r.expand, flipAverage: values['flip-average'] ?? false, precision: values.int8 ? 'int8' : 'float32', ...m })}\n`);
   },
 };

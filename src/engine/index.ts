@@ -59,6 +59,8 @@ export {
   type Results,
 } from './onnx';
 export { buildModel, matmulModel, node as onnxNode, valueInfo } from './onnx-build';
+export { RangeCollector, calibrationModel, quantizationPlan, quantizeQdq, uint8Params } from './onnx-quantize';
+export type { QdqOptions, QdqResult, QuantizationPlan, TensorRange } from './onnx-quantize';
 export { matmulSpeeds, tfjsMatmulGflops, type MatmulSpeed } from './speed';
 export {
   ORT_CONV_KERNELS,

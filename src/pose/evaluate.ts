@@ -11,9 +11,11 @@ import { writeFileAtomicSync } from '../util/fsx';
 import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
-import { cardInferenceExpand, loadModel, type ModelCard, saveModel } from './model-io';
+import { cardInferenceExpand, loadModel, type ModelCard, readModelCard, saveModel } from './model-io';
+import { keypointsInFrame } from './decode';
+import { openPoseEngine, type PosePrecision } from './pose-engine';
 import { frameTransforms, predictPose } from './predict';
-import { type CropBox, inferenceExpand } from './preprocess';
+import { type CropBox, inferenceExpand, preprocessFrame } from './preprocess';
 import {
   type LabelledFrames,
   type PoseTrainConfig,
@@ -74,23 +76,70 @@ export function evaluatePose(model: tf.LayersModel, data: LabelledFrames, option
   return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
 }
 
-/** Loads a model folder and evaluates it on `labels` (whose keypoints must be the model's, in order). */
+/**
+ * Loads a model folder and evaluates it on `labels` (whose keypoints must be the model's, in
+ * order). With `precision` 'int8' the folder's model.int8.onnx (export-onnx --int8) predicts on
+ * ONNX Runtime instead of the tfjs model, so that its accuracy can be measured against the labels.
+ */
 export async function evaluateModelDir(
   dir: string,
   labels: LabelSet,
-  options: EvaluateOptions & { labelFile?: string } = {},
+  options: EvaluateOptions & { labelFile?: string; precision?: PosePrecision } = {},
 ): Promise<EvaluationResult & { card: ModelCard; expand: number }> {
   const data = loadLabelledFrames(labels, { labelFile: options.labelFile });
-  const { model, card } = await loadModel(dir);
+  const card = readModelCard(dir);
+  if (card.keypoints.join('\u0000') !== data.keypoints.join('\u0000')) {
+    throw new ParamError('labels.keypoints', data.keypoints, `the model's keypoints ${JSON.stringify(card.keypoints)} in that order`);
+  }
+  const expand = options.expand ?? cardInferenceExpand(card);
+  if ((options.precision ?? 'float32') === 'int8') {
+    if (options.flipAverage) throw new ParamError('flipAverage', true, 'false with the int8 model');
+    return { ...(await evaluateInt8(dir, card, data, { ...options, box: options.box === undefined ? card.box : options.box, expand })), card, expand };
+  }
+  const { model } = await loadModel(dir);
   try {
-    if (card.keypoints.join('\u0000') !== data.keypoints.join('\u0000')) {
-      throw new ParamError('labels.keypoints', data.keypoints, `the model's keypoints ${JSON.stringify(card.keypoints)} in that order`);
-    }
-    const expand = options.expand ?? cardInferenceExpand(card);
     return { ...evaluatePose(model, data, { box: card.box, ...options, expand }), card, expand };
   } finally {
     model.dispose();
   }
+}
+
+async function evaluateInt8(dir: string, card: ModelCard, data: LabelledFrames, options: EvaluateOptions): Promise<EvaluationResult> {
+  const K = card.keypoints.length;
+  const S = card.inputSize;
+  const indices = options.indices ? Array.from(options.indices) : data.frames.map((_, i) => i);
+  const frames = indices.map((i) => data.frames[i]);
+  const transforms = frameTransforms(frames, S, options.box, options.expand ?? 0);
+  const opened = await openPoseEngine(dir, { engine: 'onnx', precision: 'int8', worker: false, workers: 1 });
+  const n = frames.length;
+  const pred = { n, nKeypoints: K, x: new Float32Array(n * K), y: new Float32Array(n * K), likelihood: new Float32Array(n * K) };
+  const B = options.batchSize ?? 8;
+  try {
+    for (let lo = 0; lo < n; lo += B) {
+      const hi = Math.min(n, lo + B);
+      const pixels = new Float32Array((hi - lo) * S * S);
+      for (let i = lo; i < hi; i++) {
+        const f = frames[i];
+        pixels.set(preprocessFrame(f.data instanceof Uint16Array ? Float32Array.from(f.data) : f.data, f.width, f.height, transforms[i]), (i - lo) * S * S);
+      }
+      const r = await opened.engine.infer(pixels, hi - lo);
+      const kp = keypointsInFrame(r.keypoints, transforms.slice(lo, hi));
+      pred.x.set(kp.x, lo * K);
+      pred.y.set(kp.y, lo * K);
+      pred.likelihood.set(kp.likelihood, lo * K);
+    }
+  } finally {
+    await opened.engine.dispose();
+  }
+  const tx = new Float32Array(n * K);
+  const ty = new Float32Array(n * K);
+  indices.forEach((i, j) => {
+    tx.set(data.x.subarray(i * K, (i + 1) * K), j * K);
+    ty.set(data.y.subarray(i * K, (i + 1) * K), j * K);
+  });
+  const referenceSize = Float32Array.from(frameTransforms(frames, S, options.box), (t) => t.side);
+  const metrics = poseMetrics(pred, { x: tx, y: ty }, data.keypoints, { ...options, referenceSize });
+  return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
 }
 
 /** Cross-validation result: one evaluation per fold and metrics of all held-out predictions pooled. */

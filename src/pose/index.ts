@@ -66,9 +66,11 @@ export { OrtFMnetStep, buildFMnetTrainGraph, ortStepSupport } from './ort-train'
 export type { OrtStepResult } from './ort-train';
 export type { CheckpointState } from './checkpoint';
 export { ONNX_FILE, ONNX_META, exportOnnx, fmnetToOnnx, onnxForFolder, onnxMetadata } from './onnx-export';
+export { ONNX_INT8_FILE, ONNX_INT8_META, calibrationFrames, exportOnnxInt8, int8OnnxForFolder, quantizeFmnet } from './onnx-int8';
+export type { CalibrationSet, Int8ExportResult, Int8Model, Int8Options } from './onnx-int8';
 export type { FolderOnnx, OnnxExport, OnnxExportOptions, OnnxExportResult } from './onnx-export';
 export { EnginePool, OnnxInlineEngine, OnnxWorkerEngine, TfjsEngine, openPoseEngine } from './pose-engine';
-export type { InferResult, OpenedEngine, PoseEngine, PoseEngineKind, PoseEngineOptions } from './pose-engine';
+export type { InferResult, OpenedEngine, PoseEngine, PoseEngineKind, PoseEngineOptions, PosePrecision } from './pose-engine';
 export { trackOutputs, trackVideos, writeFilteredTraces } from './track';
 export type { TrackMetadata, TrackOptions, TrackOutputs, TrackedVideo } from './track';
 export {

@@ -33,7 +33,7 @@ import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
 import { cardInferenceExpand, facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
-import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions } from './pose-engine';
+import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions, type PosePrecision } from './pose-engine';
 import { type CropBox, cropTransform, expandBox, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
 
 /** Batches in flight at once per inference worker (being inferred, or waiting for it). */
@@ -89,7 +89,7 @@ export interface TrackMetadata {
   format: 'facemap-ts track';
   formatVersion: 1;
   video: { file: string; bytes: number; mtimeMs: number; nFrames: number; fps: number; width: number; height: number; codec: string };
-  model: { dir: string; fingerprint: string; keypoints: string[]; inputSize: number; channels: number[]; onnx: 'file' | 'memory' | null };
+  model: { dir: string; fingerprint: string; keypoints: string[]; inputSize: number; channels: number[]; onnx: 'file' | 'memory' | null; precision: PosePrecision };
   /** Crop box used (original-frame pixels, end-exclusive) and where it came from. */
   box: CropBox;
   boxSource: 'option' | 'model card' | 'whole frame';
@@ -159,11 +159,12 @@ function readMetadata(file: string): TrackMetadata | null {
 const sameBox = (a: CropBox, b: CropBox): boolean => a.x0 === b.x0 && a.x1 === b.x1 && a.y0 === b.y0 && a.y1 === b.y1;
 
 /** Why a finished run's metadata does not match this run, or null when it does. */
-function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null, expand: number): string | null {
+function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null, expand: number, precision: PosePrecision): string | null {
   const st = fs.statSync(video);
   if (m.video.bytes !== st.size || m.video.mtimeMs !== st.mtimeMs) return 'the video file changed since';
   if (m.model.fingerprint !== fingerprint) return 'it was tracked with other model weights';
   if (box && !sameBox(box, m.box)) return 'it was tracked with another box';
+  if ((m.model.precision ?? 'float32') !== precision) return `it was tracked in ${m.model.precision ?? 'float32'} (now ${precision})`;
   if ((m.expand ?? 0) !== expand) return `it was tracked with another box expansion (${m.expand ?? 0}, now ${expand})`;
   return null;
 }
@@ -354,7 +355,7 @@ async function trackOne(
     format: 'facemap-ts track',
     formatVersion: 1,
     video: { file: path.resolve(video), bytes: st.size, mtimeMs: st.mtimeMs, nFrames, fps: info.fps, width: info.width, height: info.height, codec: info.codec },
-    model: { dir: path.resolve(o.model), fingerprint, keypoints: [...card.keypoints], inputSize: card.inputSize, channels: [...card.channels], onnx: onnxSource },
+    model: { dir: path.resolve(o.model), fingerprint, keypoints: [...card.keypoints], inputSize: card.inputSize, channels: [...card.channels], onnx: onnxSource, precision: o.precision ?? 'float32' },
     box,
     boxSource,
     expand,
@@ -413,7 +414,7 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
       const outputs = trackOutputs(video, options.outDir);
       try {
         const prev = !options.force && fs.existsSync(video) ? readMetadata(outputs.json) : null;
-        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null, expand) : null;
+        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null, expand, options.precision ?? 'float32') : null;
         if (prev && !why && fs.existsSync(outputs.h5)) {
           const updates: string[] = [];
           if (options.csv && !(prev.outputs.csv && fs.existsSync(outputs.csv))) {
