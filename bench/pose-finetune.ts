@@ -43,6 +43,22 @@ function summary(m: PoseMetrics): object {
   };
 }
 
+type Run = { fineTuned: { metrics: { mean: number; median: number; p95: number } }; scratch: { metrics: { mean: number; median: number; p95: number } } };
+
+/** Over the repeats: mean of each statistic, and in how many repeats fine-tuning had the lower one. */
+function summarise(runs: Run[]): object {
+  const avg = (f: (r: Run) => number): number => runs.reduce((a, r) => a + f(r), 0) / runs.length;
+  const out: Record<string, unknown> = { repeats: runs.length };
+  for (const k of ['mean', 'median', 'p95'] as const) {
+    out[k] = {
+      fineTuned: avg((r) => r.fineTuned.metrics[k]),
+      scratch: avg((r) => r.scratch.metrics[k]),
+      fineTunedLowerIn: runs.filter((r) => r.fineTuned.metrics[k] < r.scratch.metrics[k]).length,
+    };
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const root = path.resolve(__dirname, '../..');
   const { values } = parseArgs({
@@ -107,7 +123,9 @@ async function main(): Promise<void> {
     const scratch = score(
       await trainPoseModel(labels, { ...common, epochs: scratchEpochs, channels: card.channels, inputSize: card.inputSize }, { data, split, onProgress: progress(`[repeat ${r}] scratch`) }),
     );
-    process.stderr.write(`[repeat ${r}] fine-tuned ${(tuned.metrics as { mean: number }).mean.toFixed(2)} px, scratch ${(scratch.metrics as { mean: number }).mean.toFixed(2)} px\n`);
+    const tm = tuned.metrics as { mean: number; median: number };
+    const sm = scratch.metrics as { mean: number; median: number };
+    process.stderr.write(`[repeat ${r}] fine-tuned mean ${tm.mean.toFixed(2)} px (median ${tm.median.toFixed(2)}), scratch mean ${sm.mean.toFixed(2)} px (median ${sm.median.toFixed(2)})\n`);
     runs.push({ seed, train: train.map((i) => path.basename(data.files[i])), nTest: test.length, fineTuned: tuned, scratch });
   }
   process.stdout.write(
@@ -122,6 +140,7 @@ async function main(): Promise<void> {
       backend: info.tfjsBackend,
       cpus: os.cpus().length,
       runs,
+      summary: summarise(runs as Run[]),
     })}\n`,
   );
 }

@@ -236,7 +236,7 @@ async function int8Accuracy(): Promise<Record<string, unknown>> {
       meanErrorPx: { float32: r2(f32.metrics.mean), int8: r2(i8.metrics.mean) },
       medianErrorPx: { float32: r2(f32.metrics.median), int8: r2(i8.metrics.median) },
       keypointShiftInt8VsFloat32Px: { mean: r2(shift.reduce((a, b) => a + b, 0) / shift.length), median: r2(shift[shift.length >> 1]), p95: r2(shift[Math.floor(0.95 * shift.length)]) },
-      note: 'the shipped model trained on some of these frames, so the errors themselves are optimistic; the int8 - float32 difference is what this measures',
+      note: 'the shipped model was trained on (some or all of) these frames, so the errors themselves are optimistic; the int8 - float32 difference is what this measures',
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
