@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describeBackend, initBackend } from '../engine/backend';
 import { ortAvailable } from '../engine/onnx';
 import { ParamError } from '../errors';
-import { saveModel } from '../pose/model-io';
+import { cardImagePaths, saveModel } from '../pose/model-io';
 import { inferenceExpand } from '../pose/preprocess';
 import { type PoseTrainConfig, type PoseTrainEngine, type PoseTrainResult, type TrainProgress, fineTune, loadLabelledFrames, modelFromCheckpoint, trainPoseModel } from '../pose/train';
 import { progressBar, type ProgressBar } from '../util/progress';
@@ -148,7 +148,7 @@ export const trainCommand: Command = {
         inputSize: result.config.inputSize,
         box: result.config.box,
         inferenceExpand: inferenceExpand(result.config.augment),
-        trainingData: { files: result.files, nFrames: result.nFrames, labelFiles: labelFiles.map((f) => path.resolve(f)) },
+        trainingData: { files: cardImagePaths(result.files, labels.root), nFrames: result.nFrames, labelFiles: labelFiles.map((f) => path.resolve(f)) },
         trainingConfig: { ...result.config, split: result.split },
         metrics: { validationMeanPx: Number.isNaN(result.bestValError) ? null : result.bestValError, bestEpoch: result.bestEpoch, history: result.history },
         crossValidated: false,

@@ -11,7 +11,7 @@ import { writeFileAtomicSync } from '../util/fsx';
 import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
-import { cardInferenceExpand, loadModel, type ModelCard, readModelCard, saveModel } from './model-io';
+import { cardImagePaths, cardInferenceExpand, loadModel, type ModelCard, readModelCard, saveModel } from './model-io';
 import { keypointsInFrame } from './decode';
 import { openPoseEngine, type PosePrecision } from './pose-engine';
 import { frameTransforms, predictPose } from './predict';
@@ -267,7 +267,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
           inputSize: result.config.inputSize,
           box: result.config.box,
           inferenceExpand: inferenceExpand(result.config.augment),
-          trainingData: { files: train.map((i) => data.files[i]), nFrames: train.length },
+          trainingData: { files: cardImagePaths(train.map((i) => data.files[i]), labels.root), nFrames: train.length },
           trainingConfig: { ...result.config, split: { train: inner.train, val: inner.val }, fold: f, k },
           metrics: { heldOutFold: ev.metrics, bestEpoch: result.bestEpoch, history: result.history },
           crossValidated: false,

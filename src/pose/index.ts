@@ -56,7 +56,7 @@ export {
   trainValSplit,
 } from './train';
 export type { CheckpointModel, EpochRecord, LabelledFrames, PoseTrainConfig, PoseTrainEngine, PoseTrainResult, ResolvedPoseTrainConfig, TrainOptions, TrainProgress } from './train';
-export { BOX_CONVENTION, NORMALISATION, cardInferenceExpand, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
+export { BOX_CONVENTION, NORMALISATION, cardImagePaths, cardInferenceExpand, facemapTsVersion, folderHandler, loadModel, modelFolderFingerprint, readModelCard, saveModel } from './model-io';
 export type { ModelCard } from './model-io';
 export { crossValidate, evaluateModelDir, evaluatePose } from './evaluate';
 export type { CrossValidateOptions, CrossValidationResult, EvaluateOptions, EvaluationResult } from './evaluate';

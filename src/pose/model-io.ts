@@ -204,3 +204,15 @@ export function cardInferenceExpand(card: Pick<ModelCard, 'inferenceExpand' | 't
   const cfg = card.trainingConfig as { augment?: { expand?: [number, number] } | false | null } | undefined;
   return inferenceExpand(cfg ? cfg.augment : undefined);
 }
+
+/**
+ * Image paths as a card lists them: relative to the label set's `root` (forward slashes) when
+ * inside it, so that the card still names its training frames after the data folder moves (or on
+ * another machine); other paths as given.
+ */
+export function cardImagePaths(files: readonly string[], root: string): string[] {
+  return files.map((f) => {
+    const r = path.relative(path.resolve(root), path.resolve(f));
+    return r && !r.startsWith('..') && !path.isAbsolute(r) ? r.split(path.sep).join('/') : f;
+  });
+}

@@ -54,6 +54,8 @@ describe('cli: facemap-ts train / evaluate', () => {
     assert.deepEqual(card.channels, [4, 8, 8, 8, 8]);
     assert.equal(card.inputSize, 64);
     assert.equal(card.trainingData.nFrames, 6);
+    // Training images are named relative to the label file's folder (portable when the data move).
+    for (const f of card.trainingData.files) assert.match(f, /^labeled-data\//);
 
     const e = await capture(() => evaluateCommand.run(['--model', out, '--labels', csv]));
     const lines = e.stdout.trim().split('\n');
