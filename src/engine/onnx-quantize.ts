@@ -42,6 +42,8 @@ export interface QdqOptions {
 export interface QuantizationPlan {
   /** Conv node names quantised. */
   convs: string[];
+  /** Conv node names kept in float. */
+  floatConvs: string[];
   /** Activation tensors that need a calibrated range. */
   calibrate: string[];
   /** Tensors that take another tensor's parameters (MaxPool output -> its input). */
@@ -106,6 +108,7 @@ function convOutputTensor(g: GraphView, conv: onnx.INodeProto): string {
 function planOf(g: GraphView, options: QdqOptions): QuantizationPlan {
   const keep = options.keepFloat ? new Set(options.keepFloat) : headConvs(g);
   const convs = g.nodes.filter((n) => n.opType === 'Conv' && !keep.has(n.name as string));
+  const floatConvs = g.nodes.filter((n) => n.opType === 'Conv' && keep.has(n.name as string)).map((n) => n.name as string);
   for (const c of convs) {
     if (attrInt(c, 'group', 1) !== 1) throw new ParamError('conv', c.name, 'ungrouped convolutions (group = 1)');
     const w = g.inits.get((c.input as string[])[1]);
@@ -124,7 +127,7 @@ function planOf(g: GraphView, options: QdqOptions): QuantizationPlan {
     if (p?.opType === 'MaxPool' && tensors.has((p.input as string[])[0])) sameAs[t] = (p.input as string[])[0];
   }
   const calibrate = [...tensors].filter((t) => !(t in sameAs));
-  return { convs: convs.map((c) => c.name as string), calibrate, sameAs };
+  return { convs: convs.map((c) => c.name as string), floatConvs, calibrate, sameAs };
 }
 
 /** What would be quantised in a float model (no changes made). */

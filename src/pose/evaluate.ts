@@ -12,7 +12,7 @@ import { kFold } from './labels/arrays';
 import type { LabelSet } from './labels/types';
 import { type MetricOptions, type PoseMetrics, poseMetrics } from './metrics';
 import { cardImagePaths, cardInferenceExpand, loadModel, type ModelCard, readModelCard, saveModel } from './model-io';
-import { keypointsInFrame } from './decode';
+import { type DecodedKeypoints, keypointsInFrame } from './decode';
 import { openPoseEngine, type PosePrecision } from './pose-engine';
 import { frameTransforms, predictPose } from './predict';
 import { type CropBox, inferenceExpand, preprocessFrame } from './preprocess';
@@ -64,15 +64,14 @@ export function evaluatePose(model: tf.LayersModel, data: LabelledFrames, option
   const indices = options.indices ? Array.from(options.indices) : data.frames.map((_, i) => i);
   const frames = indices.map((i) => data.frames[i]);
   const pred = predictPose(model, frames, { box: options.box, batchSize: options.batchSize, expand: options.expand, flipAverage: options.flipAverage });
-  const tx = new Float32Array(indices.length * K);
-  const ty = new Float32Array(indices.length * K);
-  indices.forEach((i, j) => {
-    tx.set(data.x.subarray(i * K, (i + 1) * K), j * K);
-    ty.set(data.y.subarray(i * K, (i + 1) * K), j * K);
-  });
+  return scorePredictions(pred, data, indices, model.inputs[0].shape[1] as number, options);
+}
+
+/** Metrics of predictions of the frames `indices` against their labels. */
+function scorePredictions(pred: DecodedKeypoints, data: LabelledFrames, indices: number[], inputSize: number, options: EvaluateOptions): EvaluationResult {
   // PCK's reference is the side of the labelling box, not of the expanded crop.
-  const referenceSize = Float32Array.from(frameTransforms(frames, model.inputs[0].shape[1] as number, options.box), (t) => t.side);
-  const metrics = poseMetrics(pred, { x: tx, y: ty }, data.keypoints, { ...options, referenceSize });
+  const referenceSize = Float32Array.from(frameTransforms(indices.map((i) => data.frames[i]), inputSize, options.box), (t) => t.side);
+  const metrics = poseMetrics(pred, pickRows(data, indices), data.keypoints, { ...options, referenceSize });
   return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
 }
 
@@ -131,15 +130,7 @@ async function evaluateInt8(dir: string, card: ModelCard, data: LabelledFrames, 
   } finally {
     await opened.engine.dispose();
   }
-  const tx = new Float32Array(n * K);
-  const ty = new Float32Array(n * K);
-  indices.forEach((i, j) => {
-    tx.set(data.x.subarray(i * K, (i + 1) * K), j * K);
-    ty.set(data.y.subarray(i * K, (i + 1) * K), j * K);
-  });
-  const referenceSize = Float32Array.from(frameTransforms(frames, S, options.box), (t) => t.side);
-  const metrics = poseMetrics(pred, { x: tx, y: ty }, data.keypoints, { ...options, referenceSize });
-  return { metrics, indices, x: pred.x, y: pred.y, likelihood: pred.likelihood };
+  return scorePredictions(pred, data, indices, S, options);
 }
 
 /** Cross-validation result: one evaluation per fold and metrics of all held-out predictions pooled. */
@@ -197,6 +188,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
   const nFolds = Math.min(k, options.maxFolds ?? k);
   const expand = options.expand ?? inferenceExpand(config.augment === undefined ? {} : config.augment);
   const evalOptions = { ...options, box: config.box ?? null, expand };
+  const inference = { expand, flipAverage: options.flipAverage ?? false };
   const x = new Float32Array(n * K).fill(NaN);
   const y = new Float32Array(n * K).fill(NaN);
   const tested: number[] = [];
@@ -226,9 +218,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
         } finally {
           model.dispose();
         }
-        const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
-        const json: FoldResultJson = { ...r, x: nul(px), y: nul(py), inference: { expand, flipAverage: options.flipAverage ?? false } };
-        writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);
+        writeFoldResult(resultPath, r, px, py, inference);
       }
       test.forEach((i, j) => {
         x.set(px.subarray(j * K, (j + 1) * K), i * K);
@@ -272,9 +262,7 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
           metrics: { heldOutFold: ev.metrics, bestEpoch: result.bestEpoch, history: result.history },
           crossValidated: false,
         });
-        const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
-        const json: FoldResultJson = { train, test, bestEpoch: result.bestEpoch, seconds, x: nul(ev.x), y: nul(ev.y), inference: { expand, flipAverage: options.flipAverage ?? false } };
-        writeFileAtomicSync(resultPath, `${JSON.stringify(json)}\n`);
+        writeFoldResult(resultPath, { train, test, bestEpoch: result.bestEpoch, seconds }, ev.x, ev.y, inference);
       }
       options.onFoldDone?.(f, k, ev.metrics);
     } finally {
@@ -300,6 +288,13 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
 }
 
 /** Labels of frames `idx`, x and y [idx.length * K]. */
+/** Writes a fold's result.json (atomically): its predictions (NaN as null) and their inference options. */
+function writeFoldResult(file: string, fold: Pick<FoldResultJson, 'train' | 'test' | 'bestEpoch' | 'seconds'>, x: Float32Array, y: Float32Array, inference: FoldResultJson['inference']): void {
+  const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
+  const json: FoldResultJson = { train: fold.train, test: fold.test, bestEpoch: fold.bestEpoch, seconds: fold.seconds, x: nul(x), y: nul(y), inference };
+  writeFileAtomicSync(file, `${JSON.stringify(json)}\n`);
+}
+
 function pickRows(data: LabelledFrames, idx: number[]): { x: Float32Array; y: Float32Array } {
   const K = data.keypoints.length;
   const x = new Float32Array(idx.length * K);

@@ -194,6 +194,12 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; c
   return { model, card };
 }
 
+/** The card's crop box when it lies inside a frame of width x height, else null (the whole frame). */
+export function cardBoxFor(card: Pick<ModelCard, 'box'>, width: number, height: number): CropBox | null {
+  const b = card.box;
+  return b && b.x0 >= 0 && b.y0 >= 0 && b.x1 <= width && b.y1 <= height && b.x1 > b.x0 && b.y1 > b.y0 ? { ...b } : null;
+}
+
 /**
  * The inference box expansion of a model: `card.inferenceExpand`, else the mean of the expansion
  * range of `card.trainingConfig.augment` (Facemap's [0.1, 0.3] when not given: 0.2), 0 when the

@@ -385,6 +385,16 @@ export function onnxMetadata(bytes: Uint8Array): Record<string, string> {
   return Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
 }
 
+/** An ONNX file's bytes and metadata; FormatError naming the file when it is not readable ONNX. */
+export function readOnnxFile(file: string): { bytes: Uint8Array; meta: Record<string, string> } {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  try {
+    return { bytes, meta: onnxMetadata(bytes) };
+  } catch (e) {
+    throw new FormatError(file, `not a readable ONNX model: ${(e as Error).message}`);
+  }
+}
+
 /** File name of the ONNX model inside a model folder. */
 export const ONNX_FILE = 'model.onnx';
 
@@ -435,13 +445,7 @@ export async function onnxForFolder(modelDir: string): Promise<FolderOnnx> {
   const file = path.join(modelDir, ONNX_FILE);
   let stale: string | null = null;
   if (fs.existsSync(file)) {
-    const bytes = new Uint8Array(fs.readFileSync(file));
-    let meta: Record<string, string>;
-    try {
-      meta = onnxMetadata(bytes);
-    } catch (e) {
-      throw new FormatError(file, `not a readable ONNX model: ${(e as Error).message}`);
-    }
+    const { bytes, meta } = readOnnxFile(file);
     if (meta[ONNX_META.fingerprint] === fingerprint) return { bytes, source: 'file', stale: null, fingerprint };
     stale = meta[ONNX_META.fingerprint]
       ? `${file} is older than the model's weights (re-run export-onnx); exported again in memory`

@@ -18,10 +18,10 @@ import { FormatError, ParamError } from '../errors';
 import { probeVideo, readFrame, readFrames } from '../io/video';
 import { writeFileAtomicSync } from '../util/fsx';
 import { decodeMaps, type DecodedKeypoints } from './maps';
-import { cardInferenceExpand, loadModel, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
-import { fmnetToOnnx, ONNX_META, onnxMetadata } from './onnx-export';
+import { cardBoxFor, cardInferenceExpand, loadModel, modelFolderFingerprint, readModelCard } from './model-io';
+import { fmnetToOnnx, ONNX_META, readOnnxFile } from './onnx-export';
 import { type PoseFrame, frameTransforms } from './predict';
-import { type CropBox, preprocessFrame } from './preprocess';
+import { preprocessFrame } from './preprocess';
 import { loadLabelledFrames } from './train';
 import { readLabels } from './labels';
 
@@ -114,19 +114,12 @@ export function quantizeFmnet(floatBytes: Uint8Array, S: number, cal: Calibratio
   }
   d.sort((a, b) => a - b);
   const at = (f: number): number => +d[Math.min(d.length - 1, Math.floor(f * d.length))].toFixed(3);
-  const nConvs = quantizationPlan(floatBytes, { keepFloat: [] }).convs.length;
   return {
     bytes: q.bytes,
     quantizedConvs: plan.convs.length,
-    floatConvs: nConvs - plan.convs.length,
+    floatConvs: plan.floatConvs.length,
     deviation: { mean: +(d.reduce((a, b) => a + b, 0) / d.length).toFixed(3), median: at(0.5), p95: at(0.95), max: +d[d.length - 1].toFixed(3) },
   };
-}
-
-/** The crop box for frames of width x height: the card's when it fits, else the whole frame (as `track`). */
-function boxFor(card: ModelCard, width: number, height: number): CropBox | null {
-  const b = card.box;
-  return b && b.x0 >= 0 && b.y0 >= 0 && b.x1 <= width && b.y1 <= height && b.x1 > b.x0 && b.y1 > b.y0 ? b : null;
 }
 
 /**
@@ -171,7 +164,7 @@ export async function calibrationFrames(modelDir: string, source: string, maxFra
   const expand = cardInferenceExpand(card);
   const pixels = new Float32Array(frames.length * S * S);
   frames.forEach((f, i) => {
-    const [t] = frameTransforms([f], S, boxFor(card, f.width, f.height), expand);
+    const [t] = frameTransforms([f], S, cardBoxFor(card, f.width, f.height), expand);
     pixels.set(preprocessFrame(f.data instanceof Uint16Array ? Float32Array.from(f.data) : f.data, f.width, f.height, t), i * S * S);
   });
   return { pixels, n: frames.length, source: what };
@@ -230,13 +223,7 @@ export function int8OnnxForFolder(modelDir: string): { bytes: Uint8Array; finger
   const file = path.join(modelDir, ONNX_INT8_FILE);
   const how = `run facemap-ts export-onnx --model ${modelDir} --int8 --calibrate LABELS_OR_VIDEO`;
   if (!fs.existsSync(file)) throw new ParamError('int8', file, `an int8 model (${how})`);
-  const bytes = new Uint8Array(fs.readFileSync(file));
-  let meta: Record<string, string>;
-  try {
-    meta = onnxMetadata(bytes);
-  } catch (e) {
-    throw new FormatError(file, `not a readable ONNX model: ${(e as Error).message}`);
-  }
+  const { bytes, meta } = readOnnxFile(file);
   if (meta[ONNX_META.fingerprint] !== fingerprint) throw new ParamError('int8', file, `an int8 model of the folder's current weights (it is older: ${how})`);
   return { bytes, fingerprint, calibration: meta[ONNX_INT8_META.calibration] ?? '' };
 }

@@ -32,7 +32,7 @@ import { filterTraces, resolveFilterConfig, type FilterReport, type TraceFilterC
 import { formatFloat32 } from './labels/dlc-csv';
 import { readPoseH5, writePoseH5 } from './labels/facemap-h5';
 import { writeTraces } from './labels/registry';
-import { cardInferenceExpand, facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
+import { cardBoxFor, cardInferenceExpand, facemapTsVersion, modelFolderFingerprint, readModelCard, type ModelCard } from './model-io';
 import { appendMirrored, averageMirrored } from './maps';
 import { EnginePool, openPoseEngine, type PoseEngine, type PoseEngineOptions, type PosePrecision } from './pose-engine';
 import { type CropBox, cropTransform, expandBox, FramePreprocessor, fullFrameBox, toFrameCoords } from './preprocess';
@@ -151,8 +151,8 @@ function resolveBox(option: CropBox | null | undefined, card: ModelCard, info: V
     cropTransform(option, info.width, info.height);
     return { box: { ...option }, source: 'option' };
   }
-  const b = card.box;
-  if (b && b.x0 >= 0 && b.y0 >= 0 && b.x1 <= info.width && b.y1 <= info.height && b.x1 > b.x0 && b.y1 > b.y0) return { box: { ...b }, source: 'model card' };
+  const b = cardBoxFor(card, info.width, info.height);
+  if (b) return { box: b, source: 'model card' };
   return { box: fullFrameBox(info.width, info.height), source: 'whole frame' };
 }
 
