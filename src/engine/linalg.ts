@@ -502,10 +502,11 @@ export function gramSvd(A: Matrix, k: number, opts: GramSvdOptions = {}): SvdRes
     for (let i = 0; i < cols; i++) V.data[i * k + j] *= inv;
   }
   // A^T U / S loses orthogonality for small S (error ~ (S[0]/S[j])² float32 rounding) and is zero
-  // for S = 0: re-orthonormalise in column order (leading columns keep their direction and sign,
-  // dependent ones become random orthogonal directions). V is nearly orthonormal, so one
-  // Cholesky QR (Gram matrix on the matmul engine) does it; the general QR is the fallback.
-  if (!opts.rawV) V = choleskyQrNearOrthonormal(V, engine) ?? orthonormalize(V, rng, engine);
+  // for S = 0: re-orthonormalise. Where VᵀV is within 1e-3 of I, one Löwdin step (products only;
+  // every column moves by less than ~1e-3); else in column order (leading columns keep their
+  // direction and sign, dependent ones become random orthogonal directions) by one Cholesky QR
+  // (Gram matrix on the matmul engine), with the general QR as the fallback.
+  if (!opts.rawV) V = lowdinPass(V, engine, 1e-3) ?? choleskyQrNearOrthonormal(V, engine) ?? orthonormalize(V, rng, engine);
   flipSigns(U, V);
   return { U, S: s, V };
 }
@@ -547,41 +548,56 @@ function choleskyQrPass(Y: Matrix, engine: MatmulEngine, shiftRel: number, minPi
   let maxDiag = 0;
   for (let j = 0; j < k; j++) maxDiag = Math.max(maxDiag, W[j * k + j]);
   if (!(maxDiag > 0) || !Number.isFinite(maxDiag)) return null;
-  const shift = shiftRel * maxDiag;
+  const Rinv = choleskyRinv(W, k, shiftRel * maxDiag, minPivot * maxDiag);
+  return Rinv && matmul(Y, { data: Rinv, rows: k, cols: k }, { engine });
+}
+
+/** sum_{p < len} a[ao + p] * b[bo + p], with four partial sums (one chain waits on every add). */
+function dot64(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let p = 0;
+  for (; p + 3 < len; p += 4) {
+    s0 += a[ao + p] * b[bo + p];
+    s1 += a[ao + p + 1] * b[bo + p + 1];
+    s2 += a[ao + p + 2] * b[bo + p + 2];
+    s3 += a[ao + p + 3] * b[bo + p + 3];
+  }
+  for (; p < len; p++) s0 += a[ao + p] * b[bo + p];
+  return s0 + s1 + (s2 + s3);
+}
+
+/**
+ * R⁻¹ (k x k, row-major float32, upper triangular) of the Cholesky factor R of sym(W) + shift·I
+ * (W row-major, k x k; sym(W) = (W + Wᵀ)/2, float64 arithmetic), or null when a pivot (squared
+ * diagonal of R) is at most `minPivot`.
+ */
+function choleskyRinv(W: Float32Array, k: number, shift: number, minPivot: number): Float32Array | null {
+  // W = L Lᵀ, L lower, row-major (R = Lᵀ)
   const L = new Float64Array(k * k);
   for (let j = 0; j < k; j++) {
-    let d = W[j * k + j] + shift;
-    for (let p = 0; p < j; p++) d -= L[j * k + p] * L[j * k + p];
-    if (!(d > minPivot * maxDiag)) return null;
-    const ljj = Math.sqrt(d);
-    L[j * k + j] = ljj;
     const jo = j * k;
+    const d = W[jo + j] + shift - dot64(L, jo, L, jo, j);
+    if (!(d > minPivot)) return null;
+    const ljj = Math.sqrt(d);
+    L[jo + j] = ljj;
     for (let i = j + 1; i < k; i++) {
       const io = i * k;
-      let t = 0.5 * (W[io + j] + W[jo + i]);
-      for (let p = 0; p < j; p++) t -= L[io + p] * L[jo + p];
-      L[io + j] = t / ljj;
+      L[io + j] = (0.5 * (W[io + j] + W[jo + i]) - dot64(L, io, L, jo, j)) / ljj;
     }
   }
-  // R⁻¹ = (Lᵀ)⁻¹ = (L⁻¹)ᵀ; L⁻¹ by forward substitution, row by row (row-major, unit stride)
-  const Linv = new Float64Array(k * k);
+  // R⁻¹ = (Lᵀ)⁻¹ = (L⁻¹)ᵀ =: T (row-major, upper triangular), by forward substitution in dot-product
+  // form (both operands unit stride): T[c][i] = L⁻¹[i][c] = -(sum_{p=c}^{i-1} L[i][p] T[c][p]) / L[i][i].
+  const T = new Float64Array(k * k);
   for (let i = 0; i < k; i++) {
     const io = i * k;
     const inv = 1 / L[io + i];
-    Linv[io + i] = inv;
-    // row i of L⁻¹: Linv[i][c] = -(sum_{p=c}^{i-1} L[i][p] Linv[p][c]) / L[i][i], c < i
-    const row = new Float64Array(i);
-    for (let p = 0; p < i; p++) {
-      const lip = L[io + p];
-      if (lip === 0) continue;
-      const po = p * k;
-      for (let c = 0; c <= p; c++) row[c] += lip * Linv[po + c];
-    }
-    for (let c = 0; c < i; c++) Linv[io + c] = -row[c] * inv;
+    T[io + i] = inv;
+    for (let c = 0; c < i; c++) T[c * k + i] = -dot64(L, io + c, T, c * k + c, i - c) * inv;
   }
-  const Rinv = new Float32Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = 0; j <= i; j++) Rinv[j * k + i] = Linv[i * k + j];
-  return matmul(Y, { data: Rinv, rows: k, cols: k }, { engine });
+  return Float32Array.from(T);
 }
 
 /**
@@ -592,6 +608,7 @@ function choleskyQrPass(Y: Matrix, engine: MatmulEngine, shiftRel: number, minPi
  * Cholesky is in JS. Spans the same space as Y when Y has full numerical rank (condition number
  * below ~1e5); returns null otherwise (a pivot of a later pass collapses), for the caller's general QR.
  */
+
 function choleskyQr3(Y: Matrix, engine: MatmulEngine, passes: 2 | 3 = 3): Matrix | null {
   if (Y.rows < Y.cols) return null;
   const Y1 = choleskyQrPass(Y, engine, 1e-6, 1e-7);
@@ -603,9 +620,9 @@ function choleskyQr3(Y: Matrix, engine: MatmulEngine, passes: 2 | 3 = 3): Matrix
  * Last pass of {@link choleskyQr3}, for a Y whose Gram matrix W = YᵀY is I + E with small E:
  * Y (I + E)^(-1/2) ≈ Y (I - E/2 + 3E²/8) (Löwdin's symmetric orthonormalisation to second
  * order: orthonormal up to O(|E|³)), all on the matmul engine. Null when |E| is not small
- * (max |entry| >= 0.05), for the caller's general QR.
+ * (max |entry| >= `maxOff`, default 0.05), for the caller's general QR.
  */
-function lowdinPass(Y: Matrix, engine: MatmulEngine): Matrix | null {
+function lowdinPass(Y: Matrix, engine: MatmulEngine, maxOff = 0.05): Matrix | null {
   const k = Y.cols;
   const W = matmul(Y, Y, { transposeA: true, engine }).data;
   const E = new Float32Array(k * k);
@@ -617,7 +634,7 @@ function lowdinPass(Y: Matrix, engine: MatmulEngine): Matrix | null {
       maxE = Math.max(maxE, Math.abs(e));
     }
   }
-  if (!(maxE < 0.05)) return null;
+  if (!(maxE < maxOff)) return null;
   const E2 = matmul({ data: E, rows: k, cols: k }, { data: E, rows: k, cols: k }, { engine }).data;
   const M = new Float32Array(k * k);
   for (let i = 0; i < k * k; i++) M[i] = -0.5 * E[i] + 0.375 * E2[i];
@@ -664,33 +681,9 @@ function choleskyQrNearOrthonormal(V: Matrix, engine: MatmulEngine): Matrix | nu
   const k = V.cols;
   const W = matmul(V, V, { transposeA: true, engine }).data;
   for (let j = 0; j < k; j++) if (!(Math.abs(W[j * k + j] - 1) < 0.5)) return null;
-  // Cholesky W = L Lᵀ (L lower, row-major float64); R = Lᵀ
-  const L = new Float64Array(k * k);
-  for (let j = 0; j < k; j++) {
-    let d = W[j * k + j];
-    for (let p = 0; p < j; p++) d -= L[j * k + p] * L[j * k + p];
-    if (!(d > 0.25)) return null; // condition number of V > ~4: not near orthonormal
-    const ljj = Math.sqrt(d);
-    L[j * k + j] = ljj;
-    for (let i = j + 1; i < k; i++) {
-      let t = 0.5 * (W[i * k + j] + W[j * k + i]);
-      for (let p = 0; p < j; p++) t -= L[i * k + p] * L[j * k + p];
-      L[i * k + j] = t / ljj;
-    }
-  }
-  // Rinv = (Lᵀ)⁻¹ = (L⁻¹)ᵀ: invert L (lower triangular) by forward substitution, column by column
-  const Linv = new Float64Array(k * k);
-  for (let c = 0; c < k; c++) {
-    Linv[c * k + c] = 1 / L[c * k + c];
-    for (let i = c + 1; i < k; i++) {
-      let t = 0;
-      for (let p = c; p < i; p++) t -= L[i * k + p] * Linv[p * k + c];
-      Linv[i * k + c] = t / L[i * k + i];
-    }
-  }
-  const Rinv = new Float32Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) Rinv[i * k + j] = Linv[j * k + i];
-  return matmul(V, { data: Rinv, rows: k, cols: k }, { engine });
+  // pivot > 0.25: condition number of V > ~4 means not near orthonormal
+  const Rinv = choleskyRinv(W, k, 0, 0.25);
+  return Rinv && matmul(V, { data: Rinv, rows: k, cols: k }, { engine });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -452,6 +452,17 @@ export class MotionSVD {
     }
     const t0 = prev ? 0 : 1;
     const out = new Float32Array((n - t0) * m);
+    if (!px) {
+      // whole frame: unit-stride loops without the pixel index (~2x faster)
+      const avg = this.avgmotion!;
+      for (let t = t0; t < n; t++) {
+        const before = t === 0 ? prev! : X.subarray((t - 1) * P, t * P);
+        const row = X.subarray(t * P, (t + 1) * P);
+        const o = (t - t0) * m;
+        for (let j = 0; j < m; j++) out[o + j] = Math.abs(row[j] - before[j]) - avg[j];
+      }
+      return out;
+    }
     for (let t = t0; t < n; t++) {
       for (let j = 0; j < m; j++) {
         const p = px ? px[j] : j;
@@ -510,13 +521,24 @@ export class MotionSVD {
           // |diff| without the mean, for the energy; the projection subtracts avgmotion @ U after.
           const D = new Float32Array(n * m);
           const e = energy[ti]!;
+          const px = tg.pixels;
           for (let t = 0; t < n; t++) {
             let s = 0;
-            for (let j = 0; j < m; j++) {
-              const p = tg.pixels ? tg.pixels[j] : j;
-              const d = Math.abs(X[t * P + p] - (t === 0 ? before[p] : X[(t - 1) * P + p]));
-              D[t * m + j] = d;
-              s += d;
+            const b = t === 0 ? before : X.subarray((t - 1) * P, t * P);
+            const row = X.subarray(t * P, (t + 1) * P);
+            const o = t * m;
+            if (px) {
+              for (let j = 0; j < m; j++) {
+                const d = Math.abs(row[px[j]] - b[px[j]]);
+                D[o + j] = d;
+                s += d;
+              }
+            } else {
+              for (let j = 0; j < m; j++) {
+                const d = Math.abs(row[j] - b[j]);
+                D[o + j] = d;
+                s += d;
+              }
             }
             e[chStart + t] = s;
           }

@@ -9,7 +9,7 @@
 import * as assert from 'node:assert/strict';
 import { ParamError, ShapeError } from '../../src/errors';
 import { Rng } from '../../src/util/random';
-import { jacobiSvd, qrInPlace } from '../../src/engine/dense';
+import { jacobiSvd, qrInPlace, symmetricEigen } from '../../src/engine/dense';
 import {
   cholesky,
   gramSvd,
@@ -422,5 +422,48 @@ describe('engine/dense: small float64 kernels', () => {
       for (let p = 0; p < n; p++) acc += U.data[p * n + i] * S[p] * W.data[p * n + j];
       assert.ok(Math.abs(acc - M.data[j * n + i]) < 1e-12);
     }
+  });
+
+  it('symmetricEigen: A V = V diag(λ), Vᵀ V = I, λ descending, for random, repeated, diagonal and zero A', () => {
+    // sizes on both sides of the 128-column blocks in which the QL rotations are applied
+    const rng = new Rng(5);
+    const check = (name: string, A: Float64Array, n: number): void => {
+      const { values, vectors } = symmetricEigen({ data: A, rows: n, cols: n });
+      const V = vectors.data; // column j = V[j * n ..]
+      let scale = 1e-300;
+      for (let i = 0; i < n * n; i++) scale = Math.max(scale, Math.abs(A[i]));
+      for (let j = 1; j < n; j++) assert.ok(values[j - 1] >= values[j], `${name}: values descend`);
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < n; i++) {
+          let av = 0;
+          for (let p = 0; p < n; p++) av += A[i * n + p] * V[j * n + p];
+          assert.ok(Math.abs(av - values[j] * V[j * n + i]) < 1e-11 * scale * n, `${name}: residual of pair ${j}`);
+        }
+        for (let c = 0; c <= j; c++) {
+          let dot = 0;
+          for (let p = 0; p < n; p++) dot += V[j * n + p] * V[c * n + p];
+          assert.ok(Math.abs(dot - (c === j ? 1 : 0)) < 1e-12 * n, `${name}: orthonormal ${j}, ${c}`);
+        }
+      }
+    };
+    for (const n of [1, 2, 5, 33, 130, 260]) {
+      const B = rng.fillNormal(new Float64Array(n * n));
+      const A = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A[i * n + j] = B[i * n + j] + B[j * n + i];
+      check(`random ${n}`, A, n);
+    }
+    // Q diag(3, 3, 3, 1, 1, 0, ...) Qᵀ: repeated eigenvalues, rank 5
+    const n = 140;
+    const Q = orthonormalizeColumns({ data: rng.fillNormal(new Float32Array(n * 5)), rows: n, cols: 5 });
+    const lam = [3, 3, 3, 1, 1];
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let p = 0; p < 5; p++) A[i * n + j] += lam[p] * Q.data[i * 5 + p] * Q.data[j * 5 + p];
+    check('repeated', A, n);
+    const got = symmetricEigen({ data: A, rows: n, cols: n }).values;
+    [3, 3, 3, 1, 1, 0].forEach((v, j) => assert.ok(Math.abs(got[j] - v) < 1e-5, `repeated: λ${j} = ${got[j]}`));
+    const D = new Float64Array(9);
+    [2, -1, 7].forEach((v, i) => (D[i * 3 + i] = v));
+    assert.deepEqual([...symmetricEigen({ data: D, rows: 3, cols: 3 }).values], [7, 2, -1]);
+    check('zero', new Float64Array(16), 4);
   });
 });

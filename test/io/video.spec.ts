@@ -237,6 +237,38 @@ describe('io/video', () => {
       assert.ok(worst <= 1, `largest difference ${worst}`);
     });
 
+    it("equals ffmpeg's format=gray for every luma value, whatever colour range the file declares", async () => {
+      // 3 frames of 256 x 16 yuv420p whose luma runs through 0..255 (neutral chroma), stored
+      // losslessly with each declared range; frames are read through the luma plane + table
+      // (yuv*) or the plane as is (yuvj*, "pc"), and must match swscale's conversion byte for byte.
+      const W = 256;
+      const H = 16;
+      const Y = Buffer.alloc(W * H);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) Y[y * W + x] = (x + 7 * y * (y % 2)) % 256;
+      const frame = Buffer.concat([Y, Buffer.alloc((W / 2) * (H / 2) * 2, 128)]);
+      const cases: [string, string[], 'tv' | 'pc' | null][] = [
+        ['none', [], null],
+        ['tv', ['-color_range', 'tv'], 'tv'],
+        ['pc', ['-color_range', 'pc'], 'pc'],
+        ['j', ['-pix_fmt', 'yuvj420p'], null],
+      ];
+      for (const [name, args, range] of cases) {
+        const f = path.join(dir, `ramp-${name}.mkv`);
+        ffmpegSync(['-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${W}x${H}`, '-r', '10', '-i', 'pipe:0', '-c:v', 'ffv1', ...args, f], Buffer.concat([frame, frame, frame]));
+        for (const prober of ['ffprobe', 'ffmpeg'] as const) {
+          if (prober === 'ffprobe' && !locateFfmpeg().ffprobe) continue;
+          const info = await probeVideo(f, { prober });
+          if (name !== 'j') assert.equal(info.colorRange, range, `${name}: colour range through ${prober}`);
+        }
+        const r = spawnSync(locateFfmpeg().ffmpeg, ['-v', 'error', '-i', f, '-vf', 'format=gray', '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], { maxBuffer: 1 << 24 });
+        assert.equal(r.status, 0, String(r.stderr));
+        const { values } = await collect(readFrames(f, { chunk: 2, dtype: 'uint8' }));
+        assert.equal(values.length, 3 * W * H);
+        const bad = values.findIndex((v, i) => v !== r.stdout[i]);
+        assert.equal(bad, -1, `${name}: pixel ${bad} is ${values[bad]}, format=gray gives ${r.stdout[bad]}`);
+      }
+    });
+
     it('crops (any pixel offset) and bins as Facemap does, dropping remainder rows and columns', async () => {
       const crop = { x0: 3, x1: 40, y0: 5, y1: 27 }; // 22 x 37
       const sbin = 3; // -> 7 x 12, dropping 1 row and 1 column
@@ -266,6 +298,20 @@ describe('io/video', () => {
       const b = binFrames(src, 2, 3, 5, 2);
       assert.deepEqual({ Ly: b.Ly, Lx: b.Lx }, { Ly: 1, Lx: 2 });
       assert.deepEqual([...b.frames], [3, 5, 18, 20]);
+    });
+
+    it('binFrames gives the same means from uint8 (word-aligned or not) as from float32 frames', () => {
+      // sbin 4 on word-aligned uint8 rows sums 4 bytes per 32-bit word; every path must agree exactly
+      for (const [Ly, Lx, sbin] of [[22, 36, 4], [21, 38, 4], [13, 16, 2], [12, 15, 3]]) {
+        const n = 3;
+        const raw = Uint8Array.from({ length: n * Ly * Lx + 4 }, (_, i) => (i % 53 === 0 ? 255 : (i * 7919 + (i >> 5)) % 256));
+        const want = binFrames(Float32Array.from(raw.subarray(0, n * Ly * Lx)), n, Ly, Lx, sbin).frames;
+        for (const off of [0, 1, 4]) {
+          const got = binFrames(raw.subarray(off, off + n * Ly * Lx), n, Ly, Lx, sbin).frames;
+          const ref = off === 0 ? want : binFrames(Float32Array.from(raw.subarray(off, off + n * Ly * Lx)), n, Ly, Lx, sbin).frames;
+          assert.deepEqual([...got], [...ref], `${Ly} x ${Lx}, sbin ${sbin}, byte offset ${off}`);
+        }
+      }
     });
 
     it('seeks frame-accurately (H.264 with B-frames and a GOP of 12) and counts', async () => {
@@ -406,6 +452,16 @@ describe('io/video', () => {
         assert.equal(f.frame.length, 101 * 99);
         assert.deepEqual(f.frame, frame, `frame ${i}`);
       }
+    });
+
+    it("decodes the same grey levels as ffmpeg's format=gray (luma plane + range table)", async () => {
+      const n = 60;
+      const r = spawnSync(locateFfmpeg().ffmpeg, ['-v', 'error', '-i', vid, '-frames:v', String(n), '-vf', 'format=gray', '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], { maxBuffer: 1 << 26 });
+      assert.equal(r.status, 0, String(r.stderr));
+      const { values } = await collect(readFrames(vid, { count: n, chunk: 25, dtype: 'uint8' }));
+      assert.equal(values.length, r.stdout.length);
+      const bad = values.findIndex((v, i) => v !== r.stdout[i]);
+      assert.equal(bad, -1, `pixel ${bad}: ${values[bad]} vs ${r.stdout[bad]}`);
     });
 
     it('stops ffmpeg when the consumer breaks out of a long video', async () => {
