@@ -8,8 +8,8 @@
 import { FacemapError, ParamError, ShapeError } from '../errors';
 import { Rng } from '../util/random';
 import { ColMatrix64, jacobiSvd, qrInPlace, symmetricEigen } from './dense';
-import { cachedSession, float32Tensor, ortAvailable } from './onnx';
-import { matmulModel } from './onnx-build';
+import { cachedSession, float32Tensor, float64Tensor, ortAvailable } from './onnx';
+import { matmul64Model, matmulModel } from './onnx-build';
 
 /** Dense float32 matrix, row-major: element (i, j) is `data[i * cols + j]`. */
 export interface Matrix {
@@ -548,7 +548,7 @@ function choleskyQrPass(Y: Matrix, engine: MatmulEngine, shiftRel: number, minPi
   let maxDiag = 0;
   for (let j = 0; j < k; j++) maxDiag = Math.max(maxDiag, W[j * k + j]);
   if (!(maxDiag > 0) || !Number.isFinite(maxDiag)) return null;
-  const Rinv = choleskyRinv(W, k, shiftRel * maxDiag, minPivot * maxDiag);
+  const Rinv = choleskyRinv(W, k, shiftRel * maxDiag, minPivot * maxDiag, engine);
   return Rinv && matmul(Y, { data: Rinv, rows: k, cols: k }, { engine });
 }
 
@@ -569,35 +569,139 @@ function dot64(a: Float64Array, ao: number, b: Float64Array, bo: number, len: nu
   return s0 + s1 + (s2 + s3);
 }
 
+/** Below this size the unblocked JS Cholesky of {@link choleskyRinv} is as fast as the blocked one. */
+const BLOCKED_CHOLESKY_MIN = 160;
+/** Block size of {@link choleskyRinvBlocked}. */
+const CHOL_NB = 64;
+
+/** C = A B in float64 on ONNX Runtime (A m x k, B k x n, row-major). */
+function matmul64(A: Float64Array, B: Float64Array, m: number, k: number, n: number): Float64Array {
+  const s = cachedSession('matmul64', matmul64Model, { spinning: false });
+  return s.runSync({ A: float64Tensor(A, [m, k]), B: float64Tensor(B, [k, n]) }).C.data as Float64Array;
+}
+
+/** Rows r0..r1-1, columns c0..c1-1 of a row-major float64 matrix with `stride` columns, as a new array. */
+function block64(A: Float64Array, stride: number, r0: number, r1: number, c0: number, c1: number, transpose = false): Float64Array {
+  const h = r1 - r0;
+  const w = c1 - c0;
+  const out = new Float64Array(h * w);
+  if (transpose) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) out[j * h + i] = A[(r0 + i) * stride + c0 + j];
+  else for (let i = 0; i < h; i++) out.set(A.subarray((r0 + i) * stride + c0, (r0 + i) * stride + c1), i * w);
+  return out;
+}
+
 /**
- * R⁻¹ (k x k, row-major float32, upper triangular) of the Cholesky factor R of sym(W) + shift·I
- * (W row-major, k x k; sym(W) = (W + Wᵀ)/2, float64 arithmetic), or null when a pivot (squared
- * diagonal of R) is at most `minPivot`.
+ * {@link choleskyRinv} by blocks of CHOL_NB, in float64 throughout: each diagonal block is factored
+ * and inverted in JS (unblocked, dot-product form), and everything else, the panel L21 = A21 L11⁻ᵀ,
+ * the trailing update A22 -= L21 L21ᵀ and the off-diagonal blocks of L⁻¹, is a float64 matrix
+ * product on ONNX Runtime (MLAS DGEMM). Same pivots as the unblocked factorisation (the Schur
+ * complements), so the same failures; ~8x faster at k = 510 (JS does O(k · CHOL_NB²) of the k³/3).
  */
-function choleskyRinv(W: Float32Array, k: number, shift: number, minPivot: number): Float32Array | null {
-  // W = L Lᵀ, L lower, row-major (R = Lᵀ)
-  const L = new Float64Array(k * k);
-  for (let j = 0; j < k; j++) {
-    const jo = j * k;
-    const d = W[jo + j] + shift - dot64(L, jo, L, jo, j);
+function choleskyRinvBlocked(W: Float32Array, k: number, shift: number, minPivot: number): Float32Array | null {
+  const A = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      const v = 0.5 * (W[i * k + j] + W[j * k + i]);
+      A[i * k + j] = v;
+      A[j * k + i] = v;
+    }
+    A[i * k + i] += shift;
+  }
+  const invs: Float64Array[] = [];
+  for (let j0 = 0; j0 < k; j0 += CHOL_NB) {
+    const j1 = Math.min(k, j0 + CHOL_NB);
+    const nb = j1 - j0;
+    // factor the (updated) diagonal block: L11 (nb x nb, row-major), then its inverse
+    const L11 = choleskyLower(nb, minPivot, (i, j) => A[(j0 + i) * k + j0 + j]);
+    if (!L11) return null;
+    const invT = lowerInverseT(L11, nb); // (L11⁻¹)ᵀ
+    const inv = transpose64(invT, nb);
+    invs.push(inv);
+    for (let i = 0; i < nb; i++) A.set(L11.subarray(i * nb, i * nb + i + 1), (j0 + i) * k + j0);
+    if (j1 === k) break;
+    // panel L21 = A21 L11⁻ᵀ ((k - j1) x nb), then A22 -= L21 L21ᵀ
+    const m = k - j1;
+    const L21 = matmul64(block64(A, k, j1, k, j0, j1), invT, m, nb, nb);
+    for (let i = 0; i < m; i++) A.set(L21.subarray(i * nb, (i + 1) * nb), (j1 + i) * k + j0);
+    const S = matmul64(L21, transpose64Rect(L21, m, nb), m, nb, m);
+    for (let i = 0; i < m; i++) {
+      const ao = (j1 + i) * k + j1;
+      const so = i * m;
+      for (let j = 0; j <= i; j++) A[ao + j] -= S[so + j];
+    }
+  }
+  // T = L⁻¹ by block rows: T_ii = L_ii⁻¹, T[i, 0:i] = -T_ii (L[i, 0:i] T[0:i, 0:i])
+  const T = new Float64Array(k * k);
+  invs.forEach((inv, b) => {
+    const i0 = b * CHOL_NB;
+    const nb = Math.min(k, i0 + CHOL_NB) - i0;
+    for (let i = 0; i < nb; i++) T.set(inv.subarray(i * nb, i * nb + i + 1), (i0 + i) * k + i0);
+    if (i0 === 0) return;
+    const X = matmul64(block64(A, k, i0, i0 + nb, 0, i0), block64(T, k, 0, i0, 0, i0), nb, i0, i0);
+    const Y = matmul64(inv, X, nb, nb, i0);
+    for (let i = 0; i < nb; i++) for (let j = 0; j < i0; j++) T[(i0 + i) * k + j] = -Y[i * i0 + j];
+  });
+  // R⁻¹ = (L⁻¹)ᵀ
+  const Rinv = new Float32Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j <= i; j++) Rinv[j * k + i] = T[i * k + j];
+  return Rinv;
+}
+
+/**
+ * Lower Cholesky factor L (n x n, row-major float64) of the symmetric matrix whose lower triangle
+ * is `a(i, j)` (i >= j), or null when a pivot (L[j][j]²) is at most `minPivot`. Dot-product form.
+ */
+function choleskyLower(n: number, minPivot: number, a: (i: number, j: number) => number): Float64Array | null {
+  const L = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const jo = j * n;
+    const d = a(j, j) - dot64(L, jo, L, jo, j);
     if (!(d > minPivot)) return null;
     const ljj = Math.sqrt(d);
     L[jo + j] = ljj;
-    for (let i = j + 1; i < k; i++) {
-      const io = i * k;
-      L[io + j] = (0.5 * (W[io + j] + W[jo + i]) - dot64(L, io, L, jo, j)) / ljj;
-    }
+    for (let i = j + 1; i < n; i++) L[i * n + j] = (a(i, j) - dot64(L, i * n, L, jo, j)) / ljj;
   }
-  // R⁻¹ = (Lᵀ)⁻¹ = (L⁻¹)ᵀ =: T (row-major, upper triangular), by forward substitution in dot-product
-  // form (both operands unit stride): T[c][i] = L⁻¹[i][c] = -(sum_{p=c}^{i-1} L[i][p] T[c][p]) / L[i][i].
-  const T = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) {
-    const io = i * k;
+  return L;
+}
+
+/**
+ * (L⁻¹)ᵀ (upper triangular, row-major) of a lower triangular L (n x n, row-major float64), by
+ * forward substitution in dot-product form (both operands unit stride):
+ * T[c][i] = L⁻¹[i][c] = -(sum_{p=c}^{i-1} L[i][p] T[c][p]) / L[i][i].
+ */
+function lowerInverseT(L: Float64Array, n: number): Float64Array {
+  const T = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const io = i * n;
     const inv = 1 / L[io + i];
     T[io + i] = inv;
-    for (let c = 0; c < i; c++) T[c * k + i] = -dot64(L, io + c, T, c * k + c, i - c) * inv;
+    for (let c = 0; c < i; c++) T[c * n + i] = -dot64(L, io + c, T, c * n + c, i - c) * inv;
   }
-  return Float32Array.from(T);
+  return T;
+}
+
+function transpose64(A: Float64Array, n: number): Float64Array {
+  return transpose64Rect(A, n, n);
+}
+
+/** Transpose of a row-major rows x cols float64 matrix. */
+function transpose64Rect(A: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = A[i * cols + j];
+  return out;
+}
+
+/**
+ * R⁻¹ (k x k, row-major float32, upper triangular) of the Cholesky factor R of sym(W) + shift·I
+ * (W row-major, k x k; sym(W) = (W + Wᵀ)/2, float64 arithmetic), or null when a pivot (squared
+ * diagonal of R) is at most `minPivot`. From k = BLOCKED_CHOLESKY_MIN on, blocked with float64
+ * products on ONNX Runtime (unless `engine` is 'js' or ORT is unavailable).
+ */
+function choleskyRinv(W: Float32Array, k: number, shift: number, minPivot: number, engine: MatmulEngine = 'auto'): Float32Array | null {
+  if (k >= BLOCKED_CHOLESKY_MIN && engine !== 'js' && ortAvailable()) return choleskyRinvBlocked(W, k, shift, minPivot);
+  const L = choleskyLower(k, minPivot, (i, j) => 0.5 * (W[i * k + j] + W[j * k + i]) + (i === j ? shift : 0));
+  // R⁻¹ = (Lᵀ)⁻¹ = (L⁻¹)ᵀ
+  return L && Float32Array.from(lowerInverseT(L, k));
 }
 
 /**
@@ -682,7 +786,7 @@ function choleskyQrNearOrthonormal(V: Matrix, engine: MatmulEngine): Matrix | nu
   const W = matmul(V, V, { transposeA: true, engine }).data;
   for (let j = 0; j < k; j++) if (!(Math.abs(W[j * k + j] - 1) < 0.5)) return null;
   // pivot > 0.25: condition number of V > ~4 means not near orthonormal
-  const Rinv = choleskyRinv(W, k, 0, 0.25);
+  const Rinv = choleskyRinv(W, k, 0, 0.25, engine);
   return Rinv && matmul(V, { data: Rinv, rows: k, cols: k }, { engine });
 }
 

@@ -94,6 +94,19 @@ export function buildModel(spec: ModelSpec): Uint8Array {
 }
 
 /**
+ * C = A @ B in float64 (MLAS's DGEMM on CPU) with symbolic dims m, k, n; inputs 'A', 'B', output 'C'.
+ */
+export function matmul64Model(): Uint8Array {
+  const D = onnx.TensorProto.DataType.DOUBLE;
+  return buildModel({
+    name: 'matmul64',
+    nodes: [node('MatMul', ['A', 'B'], ['C'])],
+    inputs: [valueInfo('A', ['m', 'k'], D), valueInfo('B', ['k', 'n'], D)],
+    outputs: [valueInfo('C', ['m', 'n'], D)],
+  });
+}
+
+/**
  * C = op(A) @ op(B) with symbolic dims m, k, n; inputs 'A', 'B', output 'C' (float32).
  * Shapes: A is m x k (k x m when transposeA), B is k x n (n x k when transposeB), C is m x n.
  * No transpose: one MatMul node. Otherwise one Gemm node with transA/transB, which MLAS runs

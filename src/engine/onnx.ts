@@ -285,6 +285,10 @@ export function float32Tensor(data: Float32Array, dims: readonly number[]): OrtT
   return new (requireOrt().ort.Tensor)('float32', data, [...dims]);
 }
 
+export function float64Tensor(data: Float64Array, dims: readonly number[]): OrtTensor {
+  return new (requireOrt().ort.Tensor)('float64', data, [...dims]);
+}
+
 /** What `ortInfo` reports. */
 export interface OrtInfo {
   available: boolean;

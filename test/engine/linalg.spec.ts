@@ -10,6 +10,7 @@ import * as assert from 'node:assert/strict';
 import { ParamError, ShapeError } from '../../src/errors';
 import { Rng } from '../../src/util/random';
 import { jacobiSvd, qrInPlace, symmetricEigen } from '../../src/engine/dense';
+import { ortAvailable } from '../../src/engine/onnx';
 import {
   cholesky,
   gramSvd,
@@ -216,6 +217,27 @@ describe('engine/linalg: randomized SVD', () => {
     const z = gramSvd(low, 4, { seed: 2 });
     assertOrthonormalColumns(z.V, 1e-5);
     assertOrthonormalColumns(z.U, 1e-5);
+  });
+
+  it('gramSvd at k >= 160 (blocked float64 Cholesky QR on ONNX Runtime) agrees with the JS engine; rank-deficient input stays orthonormal', function () {
+    if (!ortAvailable()) this.skip();
+    const r2 = new Rng(13);
+    const rows = 300;
+    const cols = 700;
+    const s = Array.from({ length: rows }, (_, i) => Math.exp(-i / 80));
+    const B = compose(orthonormal(r2, rows, rows), s, orthonormal(r2, cols, rows));
+    const k = 200; // l = 210 columns: the blocked path
+    const ort = gramSvd(B, k, { seed: 4, engine: 'onnx' });
+    const js = gramSvd(B, k, { seed: 4, engine: 'js' });
+    for (let j = 0; j < k; j++) assert.ok(Math.abs(ort.S[j] - js.S[j]) / js.S[j] < 1e-4, `S[${j}] ${ort.S[j]} vs ${js.S[j]}`);
+    for (let j = 0; j < 50; j++) assert.ok(Math.abs(colDot(ort.U, j, js.U, j)) > 1 - 1e-3, `u${j}`);
+    assertOrthonormalColumns(ort.U, 1e-4);
+    assertOrthonormalColumns(ort.V, 1e-4);
+    // rank 120 < 210: Cholesky QR breaks down on the blocked path too, and the fallback takes over
+    const low = compose(orthonormal(r2, rows, 120), s.slice(0, 120), orthonormal(r2, cols, 120));
+    const r = gramSvd(low, k, { seed: 4, engine: 'onnx' });
+    assertOrthonormalColumns(r.U, 1e-4);
+    assert.ok(r.S[150] < 1e-3 * r.S[0], `S[150] = ${r.S[150]}`);
   });
 
   it('gramSvd matches exact singular values of a full-rank decaying spectrum', () => {
