@@ -6,8 +6,8 @@
  * Frames are 8-bit grey levels, byte for byte what ffmpeg's `-pix_fmt gray` gives: the luma plane of
  * YUV videos, expanded from TV range (16..235) to full range (0..255) as OpenCV's BGR conversion does,
  * so values match Facemap's `frame[:, :, 0]` (to within swscale rounding); grey and full-range (yuvj)
- * videos pass unchanged. For 8-bit planar YUV the plane is taken as decoded and expanded here by a
- * table lookup, cheaper than swscale (see grayFilter).
+ * videos pass unchanged. For 8-bit planar YUV the plane is taken as decoded and expanded by a table
+ * (ffmpeg's `lut` filter), cheaper than swscale (see grayFilter).
  * Laid out row-major: a chunk of n frames is `n x Ly x Lx`, element `[t, y, x]` at `(t * Ly + y) * Lx + x`.
  *
  * Memory is bounded by one chunk: ffmpeg's stdout is read with backpressure (ffmpeg blocks on a full

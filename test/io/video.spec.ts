@@ -128,6 +128,15 @@ describe('io/video', () => {
       assert.equal((await probeVideo(mp4yuv)).pixFmt, 'yuv420p');
     });
 
+    it('probes a file again once it changes (the per-process probe cache is keyed by size and mtime)', async () => {
+      const f = path.join(dir, 'reprobe.mkv');
+      makeVideo(f, 12, ['-c:v', 'ffv1']);
+      assert.equal((await probeVideo(f)).nFrames, 12);
+      assert.equal((await probeVideo(f)).nFrames, 12);
+      makeVideo(f, 17, ['-c:v', 'ffv1']);
+      assert.equal((await probeVideo(f)).nFrames, 17);
+    });
+
     it('gives the same answer with ffmpeg alone as with ffprobe', async function () {
       if (!locateFfmpeg().ffprobe) this.skip();
       for (const f of [mkv, mp4, mp4yuv]) {
