@@ -25,7 +25,8 @@
  * CPU: cpu_s is the CPU seconds of the case (ours: this process with ORT's threads plus its ffmpeg
  * children; Facemap: its python process, OpenCV decoding included), a same-work figure that the
  * machine's load disturbs less than wall time; loadavg_start/end are os.loadavg() around the bench.
- * Memory: rss_peak_sampled_mb is the largest process RSS sampled every 50 ms during the case;
+ * Memory: rss_peak_sampled_mb is the largest process RSS sampled every 50 ms during the case (the
+ * heap is collected first when node runs with --expose-gc, as `npm run bench:svd` does);
  * vm_hwm_mb is /proc/self/status VmHWM at the end of the case, after resetting it at its start by
  * writing 5 to /proc/self/clear_refs (vm_hwm_reset says whether that worked; if not, VmHWM is the
  * process-wide peak so far). Facemap's peak is its python process's ru_maxrss.
@@ -123,6 +124,9 @@ interface OursResult {
 }
 
 async function runOurs(video: string): Promise<{ res: OursResult; U: Matrix }> {
+  // Start from a collected heap (npm run bench:svd passes --expose-gc), so that garbage left by an
+  // earlier round does not count in this round's peak memory.
+  (globalThis as { gc?: () => void }).gc?.();
   const hwmReset = resetHwm();
   let rssPeak = process.memoryUsage().rss;
   const timer = setInterval(() => {
