@@ -12,13 +12,13 @@
  * Facemap's motMask[0][:, :20] (both orthonormalised; = ||Q1^T Q2||_F^2 / 20; 1 = same subspace).
  * Progress goes to stderr; the last stdout line is one JSON object.
  *
- * Rounds: each video is run BENCH_ROUNDS times (default 2), ours then Facemap's in each round, so
+ * Rounds: each video is run BENCH_ROUNDS times (default 3), ours then Facemap's in each round, so
  * that a slow spell of a shared machine hits both; the headline frames/s are each side's best
  * round, speed_ratio_ours_over_facemap their ratio, and `rounds` lists every round's frames/s,
  * ratio and the CPU seconds the hypervisor stole meanwhile (/proc/stat "steal"; large values mean
  * the machine was oversubscribed and the round's figures are unreliable).
  *
- * Env: BENCH_ROUNDS (default 2), BENCH_FRAMES (simulated frames, default 10000), BENCH_CACHE (cache folder, default
+ * Env: BENCH_ROUNDS (default 3), BENCH_FRAMES (simulated frames, default 10000), BENCH_CACHE (cache folder, default
  * $TMPDIR/facemap-ts-bench-cache), BENCH_REAL_VIDEO (default the mirror-mouse video; 'none' skips),
  * FACEMAP_SRC (Facemap checkout), BENCH_PYTHON (default /usr/bin/python3).
  *
@@ -343,7 +343,7 @@ async function runCase(name: string, video: string, facemapSrc: string | undefin
 
 async function main(): Promise<void> {
   const nFrames = Number(process.env.BENCH_FRAMES ?? 10000);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_ROUNDS must be an integer >= 1, got ${process.env.BENCH_ROUNDS}`);
   if (!Number.isInteger(nFrames) || nFrames < 2) throw new Error(`BENCH_FRAMES must be an integer >= 2, got ${process.env.BENCH_FRAMES}`);
   const cache = process.env.BENCH_CACHE ?? path.join(os.tmpdir(), 'facemap-ts-bench-cache');
