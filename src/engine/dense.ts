@@ -19,6 +19,26 @@ function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, n: number
   return s;
 }
 
+/**
+ * As `dot`, with four partial sums: about 2x faster in V8 on long vectors (one chain waits on
+ * every add), rounding differently.
+ */
+export function dot64(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let p = 0;
+  for (; p + 3 < len; p += 4) {
+    s0 += a[ao + p] * b[bo + p];
+    s1 += a[ao + p + 1] * b[bo + p + 1];
+    s2 += a[ao + p + 2] * b[bo + p + 2];
+    s3 += a[ao + p + 3] * b[bo + p + 3];
+  }
+  for (; p < len; p++) s0 += a[ao + p] * b[bo + p];
+  return s0 + s1 + (s2 + s3);
+}
+
 function axpy(alpha: number, x: Float64Array, xo: number, y: Float64Array, yo: number, n: number): void {
   for (let i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
 }
@@ -255,20 +275,8 @@ function tred2(W: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
       for (let k = 0; k <= i; k++) d[k] = W[wi1 + k] / h;
       for (let j = 0; j <= i; j++) {
         const wj = j * n;
-        let g0 = 0;
-        let g1 = 0;
-        let g2 = 0;
-        let g3 = 0;
-        let k = 0;
-        for (; k + 3 <= i; k += 4) {
-          g0 += W[wi1 + k] * W[wj + k];
-          g1 += W[wi1 + k + 1] * W[wj + k + 1];
-          g2 += W[wi1 + k + 2] * W[wj + k + 2];
-          g3 += W[wi1 + k + 3] * W[wj + k + 3];
-        }
-        for (; k <= i; k++) g0 += W[wi1 + k] * W[wj + k];
-        const g = g0 + g1 + (g2 + g3);
-        for (k = 0; k <= i; k++) W[wj + k] -= g * d[k];
+        const g = dot64(W, wi1, W, wj, i + 1);
+        for (let k = 0; k <= i; k++) W[wj + k] -= g * d[k];
       }
     }
     for (let k = 0; k <= i; k++) W[wi1 + k] = 0;

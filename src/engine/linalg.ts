@@ -7,7 +7,7 @@
  */
 import { FacemapError, ParamError, ShapeError } from '../errors';
 import { Rng } from '../util/random';
-import { ColMatrix64, jacobiSvd, qrInPlace, symmetricEigen } from './dense';
+import { ColMatrix64, dot64, jacobiSvd, qrInPlace, symmetricEigen } from './dense';
 import { cachedSession, float32Tensor, float64Tensor, ortAvailable } from './onnx';
 import { matmul64Model, matmulModel } from './onnx-build';
 
@@ -552,23 +552,6 @@ function choleskyQrPass(Y: Matrix, engine: MatmulEngine, shiftRel: number, minPi
   return Rinv && matmul(Y, { data: Rinv, rows: k, cols: k }, { engine });
 }
 
-/** sum_{p < len} a[ao + p] * b[bo + p], with four partial sums (one chain waits on every add). */
-function dot64(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let p = 0;
-  for (; p + 3 < len; p += 4) {
-    s0 += a[ao + p] * b[bo + p];
-    s1 += a[ao + p + 1] * b[bo + p + 1];
-    s2 += a[ao + p + 2] * b[bo + p + 2];
-    s3 += a[ao + p + 3] * b[bo + p + 3];
-  }
-  for (; p < len; p++) s0 += a[ao + p] * b[bo + p];
-  return s0 + s1 + (s2 + s3);
-}
-
 /** Below this size the unblocked JS Cholesky of {@link choleskyRinv} is as fast as the blocked one. */
 const BLOCKED_CHOLESKY_MIN = 160;
 /** Block size of {@link choleskyRinvBlocked}. */
@@ -581,12 +564,10 @@ function matmul64(A: Float64Array, B: Float64Array, m: number, k: number, n: num
 }
 
 /** Rows r0..r1-1, columns c0..c1-1 of a row-major float64 matrix with `stride` columns, as a new array. */
-function block64(A: Float64Array, stride: number, r0: number, r1: number, c0: number, c1: number, transpose = false): Float64Array {
-  const h = r1 - r0;
+function block64(A: Float64Array, stride: number, r0: number, r1: number, c0: number, c1: number): Float64Array {
   const w = c1 - c0;
-  const out = new Float64Array(h * w);
-  if (transpose) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) out[j * h + i] = A[(r0 + i) * stride + c0 + j];
-  else for (let i = 0; i < h; i++) out.set(A.subarray((r0 + i) * stride + c0, (r0 + i) * stride + c1), i * w);
+  const out = new Float64Array((r1 - r0) * w);
+  for (let i = r0; i < r1; i++) out.set(A.subarray(i * stride + c0, i * stride + c1), (i - r0) * w);
   return out;
 }
 
@@ -615,7 +596,7 @@ function choleskyRinvBlocked(W: Float32Array, k: number, shift: number, minPivot
     const L11 = choleskyLower(nb, minPivot, (i, j) => A[(j0 + i) * k + j0 + j]);
     if (!L11) return null;
     const invT = lowerInverseT(L11, nb); // (L11⁻¹)ᵀ
-    const inv = transpose64(invT, nb);
+    const inv = transpose64(invT, nb, nb);
     invs.push(inv);
     for (let i = 0; i < nb; i++) A.set(L11.subarray(i * nb, i * nb + i + 1), (j0 + i) * k + j0);
     if (j1 === k) break;
@@ -623,7 +604,7 @@ function choleskyRinvBlocked(W: Float32Array, k: number, shift: number, minPivot
     const m = k - j1;
     const L21 = matmul64(block64(A, k, j1, k, j0, j1), invT, m, nb, nb);
     for (let i = 0; i < m; i++) A.set(L21.subarray(i * nb, (i + 1) * nb), (j1 + i) * k + j0);
-    const S = matmul64(L21, transpose64Rect(L21, m, nb), m, nb, m);
+    const S = matmul64(L21, transpose64(L21, m, nb), m, nb, m);
     for (let i = 0; i < m; i++) {
       const ao = (j1 + i) * k + j1;
       const so = i * m;
@@ -680,12 +661,8 @@ function lowerInverseT(L: Float64Array, n: number): Float64Array {
   return T;
 }
 
-function transpose64(A: Float64Array, n: number): Float64Array {
-  return transpose64Rect(A, n, n);
-}
-
 /** Transpose of a row-major rows x cols float64 matrix. */
-function transpose64Rect(A: Float64Array, rows: number, cols: number): Float64Array {
+function transpose64(A: Float64Array, rows: number, cols: number): Float64Array {
   const out = new Float64Array(rows * cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = A[i * cols + j];
   return out;
@@ -712,7 +689,6 @@ function choleskyRinv(W: Float32Array, k: number, shift: number, minPivot: numbe
  * Cholesky is in JS. Spans the same space as Y when Y has full numerical rank (condition number
  * below ~1e5); returns null otherwise (a pivot of a later pass collapses), for the caller's general QR.
  */
-
 function choleskyQr3(Y: Matrix, engine: MatmulEngine, passes: 2 | 3 = 3): Matrix | null {
   if (Y.rows < Y.cols) return null;
   const Y1 = choleskyQrPass(Y, engine, 1e-6, 1e-7);

@@ -465,7 +465,7 @@ export class MotionSVD {
     }
     for (let t = t0; t < n; t++) {
       for (let j = 0; j < m; j++) {
-        const p = px ? px[j] : j;
+        const p = px[j];
         const before = t === 0 ? prev![p] : X[(t - 1) * P + p];
         out[(t - t0) * m + j] = Math.abs(X[t * P + p] - before) - this.avgmotion![p];
       }

@@ -287,7 +287,6 @@ export async function crossValidate(labels: LabelSet, config: PoseTrainConfig = 
   return { k, seed, folds: out, pooled, x, y };
 }
 
-/** Labels of frames `idx`, x and y [idx.length * K]. */
 /** Writes a fold's result.json (atomically): its predictions (NaN as null) and their inference options. */
 function writeFoldResult(file: string, fold: Pick<FoldResultJson, 'train' | 'test' | 'bestEpoch' | 'seconds'>, x: Float32Array, y: Float32Array, inference: FoldResultJson['inference']): void {
   const nul = (a: Float32Array): (number | null)[] => Array.from(a, (v) => (Number.isFinite(v) ? v : null));
@@ -295,6 +294,7 @@ function writeFoldResult(file: string, fold: Pick<FoldResultJson, 'train' | 'tes
   writeFileAtomicSync(file, `${JSON.stringify(json)}\n`);
 }
 
+/** Labels of frames `idx`, x and y [idx.length * K]. */
 function pickRows(data: LabelledFrames, idx: number[]): { x: Float32Array; y: Float32Array } {
   const K = data.keypoints.length;
   const x = new Float32Array(idx.length * K);
